@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from config.i18n import localize
+
+
+class Exercise(models.Model):
+    class LatePolicy(models.TextChoices):
+        PENALTY = "penalty", _("accepted with a penalty")
+        CLOSED = "closed", _("closed after the due date")
+
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="exercises")
+    slug = models.SlugField(_("slug"), max_length=80)
+    type = models.CharField(_("type"), max_length=32)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    section_i18n = models.JSONField(_("section"), default=dict, blank=True)
+    title_i18n = models.JSONField(_("title"))
+    statement_i18n = models.JSONField(_("statement"), default=dict, blank=True)
+    explanation_i18n = models.JSONField(_("explanation"), default=dict, blank=True)
+    params = models.JSONField(_("parameters"), default=dict)
+    max_score = models.FloatField(_("maximum score"), default=1.0)
+    weight = models.FloatField(_("weight"), default=1.0)
+    # Attempt policy, enforced at the time of receipt.
+    max_attempts = models.PositiveIntegerField(_("maximum attempts"), null=True, blank=True)
+    retry_penalty = models.FloatField(_("penalty per retry"), default=0.0)
+    due_at = models.DateTimeField(_("due date"), null=True, blank=True)
+    late_policy = models.CharField(_("late policy"), max_length=10, choices=LatePolicy.choices, default=LatePolicy.PENALTY)
+    late_penalty = models.FloatField(_("late penalty"), default=0.0)
+    published = models.BooleanField(_("published"), default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["course", "position", "pk"]
+        constraints = [models.UniqueConstraint(fields=["course", "slug"], name="exercise_unique_course_slug")]
+        permissions = [("regrade_exercise", "Can regrade an exercise")]
+
+    def __str__(self) -> str:
+        return f"{self.course.slug}/{self.slug}"
+
+    @property
+    def title(self) -> str:
+        return localize(self.title_i18n) or self.slug
+
+    @property
+    def section(self) -> str:
+        return localize(self.section_i18n) or ""
+
+    @property
+    def statement(self) -> str:
+        return localize(self.statement_i18n) or ""
+
+    @property
+    def explanation(self) -> str:
+        return localize(self.explanation_i18n) or ""
+
+
+class Attempt(models.Model):
+    """One graded answer to an instant exercise.
+
+    ``number`` counts a student's attempts at an exercise; the unique constraint on it is what
+    stops two concurrent submits from spending one allowance twice.
+    """
+
+    exercise = models.ForeignKey(Exercise, on_delete=models.CASCADE, related_name="attempts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    variant_no = models.PositiveIntegerField(default=0)
+    answer = models.JSONField()
+    raw_score = models.FloatField(help_text="The grader's score in [0, 1], before penalties.")
+    score = models.FloatField(help_text="The score counted, in [0, 1], after retry and late penalties.")
+    correct = models.BooleanField(default=False)
+    feedback = models.JSONField(default=dict)
+    details = models.JSONField(default=dict, blank=True)
+    late = models.BooleanField(default=False)
+    # The time of receipt, which the late policy uses (not the time of grading).
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["exercise", "user", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["exercise", "user", "number"], name="attempt_unique_number"),
+        ]
+        indexes = [models.Index(fields=["user", "exercise"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.exercise} #{self.number}"
+
+    @property
+    def points(self) -> float:
+        return self.score * self.exercise.max_score

@@ -1,0 +1,84 @@
+"""Reads of the exercises app."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Max, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from courses.models import Course, Enrollment
+from courses.selectors import course_get_for_user
+
+from .models import Attempt, Exercise
+from .services import PolicyState, policy_state
+
+
+@dataclass(frozen=True)
+class ExerciseRow:
+    exercise: Exercise
+    best_score: float | None  # in [0, 1], None before any attempt
+    state: PolicyState
+
+    @property
+    def best_points(self) -> float | None:
+        return None if self.best_score is None else round(self.best_score * self.exercise.max_score, 2)
+
+    @property
+    def status(self) -> str:
+        if self.best_score is not None and self.best_score >= 0.999:
+            return "done"
+        if self.state.attempts_used:
+            return "started"
+        if self.state.closed:
+            return "closed"
+        return "todo"
+
+
+def exercise_rows_for_user(*, course: Course, user, now: datetime | None = None) -> list[ExerciseRow]:
+    """Every published exercise of a course with the user's best score and attempts: 2 queries."""
+    now = now or timezone.now()
+    exercises = list(Exercise.objects.filter(course=course, published=True).select_related("course"))
+    stats = {
+        row["exercise_id"]: row
+        for row in Attempt.objects.filter(exercise__course=course, user=user)
+        .values("exercise_id")
+        .annotate(best=Max("score"), used=Count("id"))
+    }
+    rows = []
+    for exercise in exercises:
+        stat = stats.get(exercise.pk, {})
+        rows.append(
+            ExerciseRow(
+                exercise=exercise,
+                best_score=stat.get("best"),
+                state=policy_state(exercise=exercise, attempts_used=stat.get("used", 0), now=now),
+            )
+        )
+    return rows
+
+
+def exercise_get_for_user(*, user, exercise_id: int) -> tuple[Exercise, str]:
+    """An exercise the user may open, and their role in its course; 404 otherwise."""
+    exercise = Exercise.objects.select_related("course").filter(pk=exercise_id).first()
+    if exercise is None:
+        raise Http404
+    _course, role = course_get_for_user(user=user, slug=exercise.course.slug)
+    if not exercise.published and role != Enrollment.Role.TEACHER:
+        raise Http404
+    return exercise, role
+
+
+def attempt_list(*, exercise: Exercise, user) -> QuerySet[Attempt]:
+    return Attempt.objects.filter(exercise=exercise, user=user).order_by("-number")
+
+
+def attempt_best_score(*, exercise: Exercise, user) -> float | None:
+    return Attempt.objects.filter(exercise=exercise, user=user).aggregate(best=Max("score"))["best"]
+
+
+def results_for_user(*, user) -> list[tuple[Course, list[ExerciseRow]]]:
+    """The student's "my results" page: every course they study, with their rows."""
+    courses = Course.objects.filter(enrollments__user=user, enrollments__role=Enrollment.Role.STUDENT).distinct()
+    return [(course, exercise_rows_for_user(course=course, user=user)) for course in courses]

@@ -1,0 +1,106 @@
+"""Writes of the exercises app: recording graded attempts under the exercise's policy."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from courses.models import Enrollment
+from grader.result import AnswerError, GradeResult
+
+from .models import Attempt, Exercise
+from .types import get_type
+from .variants import variant_generate
+
+
+class AttemptRefused(Exception):
+    """The policy refuses this attempt (no attempts left, closed after the due date...)."""
+
+    def __init__(self, message: str, status: int = 403):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    attempts_used: int
+    attempts_left: int | None
+    late: bool
+    closed: bool
+
+
+def policy_state(*, exercise: Exercise, attempts_used: int, now: datetime) -> PolicyState:
+    late = exercise.due_at is not None and now > exercise.due_at
+    left = None if exercise.max_attempts is None else max(0, exercise.max_attempts - attempts_used)
+    closed = late and exercise.late_policy == Exercise.LatePolicy.CLOSED
+    return PolicyState(attempts_used=attempts_used, attempts_left=left, late=late, closed=closed)
+
+
+def score_after_penalties(*, exercise: Exercise, raw_score: float, number: int, late: bool) -> float:
+    factor = 1.0 - exercise.retry_penalty * (number - 1)
+    if late:
+        factor *= 1.0 - exercise.late_penalty
+    return round(min(1.0, max(0.0, raw_score * max(0.0, factor))), 6)
+
+
+def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = None) -> Attempt:
+    """Grade an answer and record it as the student's next attempt.
+
+    Raises ``AnswerError`` for a malformed answer (no attempt spent) and ``AttemptRefused``
+    when the policy says no. The time of receipt (``now``) decides lateness.
+    """
+    now = now or timezone.now()
+    exercise_type = get_type(exercise.type)
+    used = Attempt.objects.filter(exercise=exercise, user=user).count()
+    state = policy_state(exercise=exercise, attempts_used=used, now=now)
+    _refuse_if_closed(state)
+
+    variant = variant_generate(exercise=exercise, user_id=user.pk)
+    parsed = exercise_type.parse_answer(variant, answer)  # AnswerError: nothing recorded
+    result: GradeResult = exercise_type.grade(variant, parsed)
+
+    try:
+        with transaction.atomic():
+            # Serialise a student's attempts at one exercise (PostgreSQL row lock); the unique
+            # number is the backstop where the lock is a no-op (SQLite).
+            Enrollment.objects.select_for_update().filter(course_id=exercise.course_id, user=user).first()
+            used = Attempt.objects.filter(exercise=exercise, user=user).count()
+            state = policy_state(exercise=exercise, attempts_used=used, now=now)
+            _refuse_if_closed(state)
+            number = used + 1
+            return Attempt.objects.create(
+                exercise=exercise,
+                user=user,
+                number=number,
+                answer=answer,
+                raw_score=result.score,
+                score=score_after_penalties(exercise=exercise, raw_score=result.score, number=number, late=state.late),
+                correct=result.correct,
+                feedback=result.feedback,
+                details=_jsonable(result.details),
+                late=state.late,
+                created_at=now,
+            )
+    except IntegrityError as exc:
+        raise AttemptRefused(_("Another attempt was being recorded at the same moment. Please try again."), 409) from exc
+
+
+def _refuse_if_closed(state: PolicyState) -> None:
+    if state.closed:
+        raise AttemptRefused(_("The due date has passed and this exercise is closed."))
+    if state.attempts_left == 0:
+        raise AttemptRefused(_("You have used all your attempts for this exercise."))
+
+
+def _jsonable(value):
+    """Grader details may hold numpy scalars or tuples; store plain JSON."""
+    import json
+
+    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+__all__ = ["AnswerError", "AttemptRefused", "attempt_submit", "policy_state", "score_after_penalties"]

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "exercises"
+urlpatterns = [
+    path("exercises/<int:exercise_id>/", views.exercise_detail, name="detail"),
+    path("exercises/<int:exercise_id>/answer/", views.exercise_answer, name="answer"),
+    path("me/results/", views.my_results, name="my_results"),
+]

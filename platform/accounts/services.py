@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from .models import ApiToken, token_digest
+from .roles import Role, roles_ensure_groups
+
+User = get_user_model()
+
+
+@transaction.atomic
+def user_create(*, username: str, role: Role, password: str | None = None, email: str = "") -> tuple[object, str]:
+    """Create (or update) a user with one role. Returns the user and the password set."""
+    roles_ensure_groups()
+    password = password or secrets.token_urlsafe(12)
+    user, _ = User.objects.get_or_create(username=username, defaults={"email": email})
+    user.set_password(password)
+    user.is_staff = role == Role.ADMIN
+    user.is_superuser = role == Role.ADMIN
+    user.save()
+    user.groups.set([Group.objects.get(name=role.value)])
+    return user, password
+
+
+def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
+    """Create a token; the raw value is returned once and never stored."""
+    raw = ApiToken.PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name[:100] or "token", digest=token_digest(raw), hint=raw[:10])
+    return token, raw
+
+
+def api_token_revoke(*, user, token_id: int) -> bool:
+    return bool(ApiToken.objects.filter(user=user, pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+
+
+def api_token_authenticate(*, raw: str):
+    """The user a raw token belongs to, or None. Also records its last use."""
+    if not raw or not raw.startswith(ApiToken.PREFIX):
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(digest=token_digest(raw), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from .api import api
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="courses:list", permanent=False)),
+    path("accounts/", include("accounts.urls")),
+    path("courses/", include("courses.urls")),
+    path("", include("exercises.urls")),
+    path("teach/", include("gradebook.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+]
+
+admin.site.site_header = "Stride"
+admin.site.site_title = "Stride"
+

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from config.i18n import localize
+
+
+def join_code_new() -> str:
+    return secrets.token_hex(4).upper()
+
+
+class Course(models.Model):
+    slug = models.SlugField(_("slug"), unique=True)
+    title_i18n = models.JSONField(_("title"), help_text='{"fr": "...", "en": "..."}')
+    description_i18n = models.JSONField(_("description"), default=dict, blank=True)
+    language = models.CharField(_("language"), max_length=5, choices=settings.LANGUAGES, default="fr")
+    join_code = models.CharField(_("join code"), max_length=32, unique=True, default=join_code_new)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        permissions = [("view_gradebook", "Can view gradebooks and statistics")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def title(self) -> str:
+        return localize(self.title_i18n) or self.slug
+
+    @property
+    def description(self) -> str:
+        return localize(self.description_i18n) or ""
+
+
+class Enrollment(models.Model):
+    class Role(models.TextChoices):
+        STUDENT = "student", _("student")
+        TEACHER = "teacher", _("teacher")
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.STUDENT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["course", "user"], name="enrollment_unique_course_user")]
+        indexes = [models.Index(fields=["course", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.course.slug} ({self.role})"

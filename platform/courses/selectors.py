@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.roles import Role, user_role
+
+from .models import Course, Enrollment
+
+
+def course_list_for_user(*, user) -> QuerySet[Course]:
+    """The courses a user studies in or teaches. Admins see every course."""
+    if user_role(user) == Role.ADMIN:
+        return Course.objects.all()
+    return Course.objects.filter(enrollments__user=user).distinct()
+
+
+def course_get_for_user(*, user, slug: str) -> tuple[Course, str]:
+    """A course the user may see, and their role in it ("student" or "teacher"); else 404."""
+    course = Course.objects.filter(slug=slug).first()
+    if course is None:
+        raise Http404
+    if user_role(user) == Role.ADMIN:
+        return course, Enrollment.Role.TEACHER
+    enrollment = Enrollment.objects.filter(course=course, user=user).first()
+    if enrollment is None:
+        raise Http404
+    return course, enrollment.role
+
+
+def course_get_taught(*, user, slug: str) -> Course:
+    """A course the user teaches (or any, for admins). Otherwise 404: nothing leaks."""
+    course, role = course_get_for_user(user=user, slug=slug)
+    if role != Enrollment.Role.TEACHER:
+        raise Http404
+    return course
+
+
+def course_students(*, course: Course) -> QuerySet:
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(enrollments__course=course, enrollments__role=Enrollment.Role.STUDENT)
+        .order_by("last_name", "username")
+    )

@@ -1,0 +1,65 @@
+"""docker-compose.yml is valid, and every service runs a command that exists in this repo."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED = {"web", "worker-gpu", "worker-default", "beat", "postgres", "redis", "flower"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_docker_compose_config_validates():
+    out = subprocess.run(["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def test_every_service_is_there(compose):
+    assert EXPECTED <= set(compose["services"])
+
+
+def test_gpu_worker_takes_the_gpu_queue_alone_with_a_device_reservation(compose):
+    gpu = compose["services"]["worker-gpu"]
+    command = gpu["command"].split()
+    assert command[command.index("-Q") + 1] == "gpu"
+    assert command[command.index("--concurrency") + 1] == "1"
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
+
+
+def _module_exists(dotted: str) -> bool:
+    import sys
+
+    for entry in (str(ROOT), str(ROOT / "platform")):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    return importlib.util.find_spec(dotted) is not None
+
+
+@pytest.mark.parametrize("name", ["web", "worker-gpu", "worker-default", "beat", "flower"])
+def test_service_commands_name_real_modules(compose, name):
+    command = compose["services"][name]["command"].split()
+    if command[0] == "gunicorn":
+        module, _, attr = command[1].partition(":")
+        assert _module_exists(module), module
+        assert attr == "application"
+    else:
+        assert command[:2] == ["celery", "-A"]
+        assert _module_exists(command[2]), command[2]
+        assert command[3] in {"worker", "beat", "flower"}
+    assert shutil.which(command[0]) or (Path(__import__("sys").executable).parent / command[0]).exists()
+
+
+def test_the_dockerfile_installs_the_project():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "pip install" in text and "pyproject.toml" in text

@@ -1,0 +1,29 @@
+"""The ``stride.ping`` round trip through a real worker process, on both brokers."""
+from __future__ import annotations
+
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from tests.procs import celery_worker, client_app
+
+pytestmark = pytest.mark.worker
+STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+
+def _round_trip(broker_url: str, var_dir: Path) -> None:
+    with celery_worker(broker_url=broker_url, var_dir=var_dir, queues="default"):
+        client = client_app(broker_url, var_dir)
+        result = client.send_task("stride.ping", args=["hello"], queue="default").get(timeout=30)
+    assert result["pong"] == "hello"
+    # The worker imports Django and the apps: platform must still be the standard library there.
+    assert Path(result["platform_module"]).resolve().parent == STDLIB
+
+
+def test_ping_through_a_worker_on_the_filesystem_broker(tmp_path):
+    _round_trip("filesystem://", tmp_path / "var")
+
+
+def test_ping_through_a_worker_on_redis(redis_broker_url, tmp_path):
+    _round_trip(redis_broker_url, tmp_path / "var")
