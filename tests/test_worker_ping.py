@@ -12,7 +12,10 @@ pytestmark = pytest.mark.worker
 STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 
 
-def _round_trip(broker_url: str, var_dir: Path) -> None:
+def _round_trip(broker_url: str, var_dir: Path, monkeypatch) -> None:
+    # Celery lets the CELERY_BROKER_URL variable override any configured broker: point it here.
+    monkeypatch.setenv("CELERY_BROKER_URL", broker_url)
+    monkeypatch.delenv("CELERY_RESULT_BACKEND", raising=False)
     with celery_worker(broker_url=broker_url, var_dir=var_dir, queues="default"):
         client = client_app(broker_url, var_dir)
         result = client.send_task("stride.ping", args=["hello"], queue="default").get(timeout=30)
@@ -21,9 +24,9 @@ def _round_trip(broker_url: str, var_dir: Path) -> None:
     assert Path(result["platform_module"]).resolve().parent == STDLIB
 
 
-def test_ping_through_a_worker_on_the_filesystem_broker(tmp_path):
-    _round_trip("filesystem://", tmp_path / "var")
+def test_ping_through_a_worker_on_the_filesystem_broker(tmp_path, monkeypatch):
+    _round_trip("filesystem://", tmp_path / "var", monkeypatch)
 
 
-def test_ping_through_a_worker_on_redis(redis_broker_url, tmp_path):
-    _round_trip(redis_broker_url, tmp_path / "var")
+def test_ping_through_a_worker_on_redis(redis_broker_url, tmp_path, monkeypatch):
+    _round_trip(redis_broker_url, tmp_path / "var", monkeypatch)

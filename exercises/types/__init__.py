@@ -1,0 +1,36 @@
+"""The registry of exercise types: a new type is one module here and one line below."""
+from __future__ import annotations
+
+from .base import ExerciseType
+from .kernel import KernelType
+from .mcq import McqType
+from .output_size import OutputSizeType
+from .param_count import ParamCountType
+
+REGISTRY: dict[str, ExerciseType] = {
+    exercise_type.name: exercise_type
+    for exercise_type in (
+        OutputSizeType(),
+        ParamCountType(),
+        KernelType(),
+        McqType(),
+    )
+}
+
+
+class UnknownExerciseType(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def get_type(name: str) -> ExerciseType:
+    """The registered type called ``name``; ``UnknownExerciseType`` (a KeyError) otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownExerciseType(
+            f"unknown exercise type {name!r}; registered types: {', '.join(sorted(REGISTRY))}"
+        ) from None
+
+
+__all__ = ["REGISTRY", "ExerciseType", "UnknownExerciseType", "get_type"]

@@ -1,0 +1,160 @@
+"""The contract every exercise type fulfils, and helpers shared by the types.
+
+No Django here: the types are plain Python so the grader tests and the workers can use them.
+A *variant* is a JSON-safe dict; keys starting with "_" are private (the answer key) and
+``public_variant`` strips them before anything reaches a student.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from grader.result import AnswerError, GradeResult, I18nText, ParamsError, i18n
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+# How many seeds validate_params tries: enough to catch a template that sometimes fails.
+VALIDATION_SEEDS = 30
+
+I18N_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["fr", "en"],
+    "additionalProperties": False,
+    "properties": {
+        "fr": {"type": "string", "minLength": 1},
+        "en": {"type": "string", "minLength": 1},
+    },
+}
+
+
+class ExerciseType:
+    """One kind of exercise. Subclasses fill in the class attributes and the methods."""
+
+    name: ClassVar[str] = ""
+    label: ClassVar[I18nText] = {"fr": "", "en": ""}
+    params_schema: ClassVar[dict[str, Any]] = {}
+    # Names of the HTML form fields, in order (the template draws them).
+    form_fields: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def template_name(self) -> str:
+        return f"exercises/types/{self.name}.html"
+
+    def validate_params(self, params: Any) -> None:
+        """Raise ``ParamsError`` unless every variant these params can give is possible."""
+        raise NotImplementedError
+
+    def generate(self, params: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        """One student's variant; the same generator state always gives the same variant."""
+        raise NotImplementedError
+
+    def parse_answer(self, variant: Mapping[str, Any], answer: Any) -> dict[str, Any]:
+        """The answer, checked and normalised (JSON-safe, in the API's shape)."""
+        raise NotImplementedError
+
+    def grade(self, variant: Mapping[str, Any], parsed_answer: Mapping[str, Any]) -> GradeResult:
+        """Grade an answer returned by ``parse_answer``."""
+        raise NotImplementedError
+
+    def solve(self, variant: Mapping[str, Any]) -> dict[str, Any]:
+        """A reference answer, in the API's shape."""
+        raise NotImplementedError
+
+    def answer_from_form(self, variant: Mapping[str, Any], data: Any) -> dict[str, Any]:
+        """The API-shaped answer from HTML form fields (a QueryDict or a dict of lists)."""
+        raise NotImplementedError
+
+    def grade_answer(self, variant: Mapping[str, Any], answer: Any) -> GradeResult:
+        """``parse_answer`` then ``grade``: raises ``AnswerError`` on a malformed answer."""
+        return self.grade(variant, self.parse_answer(variant, answer))
+
+    def public_variant(self, variant: Mapping[str, Any]) -> dict[str, Any]:
+        """The variant as a student may see it: the private "_" keys removed."""
+        return {key: copy.deepcopy(value) for key, value in variant.items()
+                if not key.startswith("_")}
+
+    def check_generation(self, params: Mapping[str, Any]) -> None:
+        """Generate for several seeds: a ParamsError there is an impossible variant."""
+        for seed in range(VALIDATION_SEEDS):
+            self.generate(params, np.random.default_rng(seed))
+
+
+# ----------------------------------------------------------------------------- params helpers
+
+def params_error(fr: str, en: str) -> ParamsError:
+    return ParamsError(i18n(fr, en))
+
+
+def require_mapping(params: Any, *, allowed: set[str], required: set[str]) -> Mapping[str, Any]:
+    if not isinstance(params, Mapping):
+        raise params_error("Les paramètres doivent former un objet (un dictionnaire).",
+                           "The params must be an object (a mapping).")
+    unknown = sorted(str(key) for key in params if key not in allowed)
+    if unknown:
+        raise params_error(f"Paramètre inconnu : « {unknown[0]} ».",
+                           f"Unknown parameter: “{unknown[0]}”.")
+    missing = sorted(key for key in required if key not in params)
+    if missing:
+        raise params_error(f"Paramètre manquant : « {missing[0]} ».",
+                           f"Missing parameter: “{missing[0]}”.")
+    return params
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_localised(value: Any, where: str) -> None:
+    """A localised text: {"fr": "...", "en": "..."}, both non-empty."""
+    if not (isinstance(value, Mapping) and set(value) == {"fr", "en"}
+            and all(isinstance(value[lang], str) and value[lang].strip() for lang in ("fr", "en"))):
+        raise params_error(
+            f"{where} : un texte s'écrit {{fr: \"...\", en: \"...\"}}, les deux langues non "
+            f"vides, pas {value!r}.",
+            f"{where}: a text is written {{fr: \"...\", en: \"...\"}}, both languages "
+            f"non-empty, not {value!r}.")
+
+
+def pick(rng: np.random.Generator, options: Sequence[Any]) -> Any:
+    """One option drawn uniformly, as a plain Python value."""
+    return copy.deepcopy(options[int(rng.integers(len(options)))])
+
+
+# ----------------------------------------------------------------------------- answer helpers
+
+def form_values(data: Any, field: str) -> list[str]:
+    """Every value posted under ``field``, blanks dropped."""
+    if hasattr(data, "getlist"):
+        values = data.getlist(field)
+    else:
+        raw = data.get(field, []) if isinstance(data, Mapping) else []
+        values = [raw] if isinstance(raw, str) else list(raw)
+    return [value.strip() for value in values if isinstance(value, str) and value.strip()]
+
+
+def form_value(data: Any, field: str, *, required: bool = True) -> str | None:
+    values = form_values(data, field)
+    if not values:
+        if required:
+            raise AnswerError({
+                "fr": f"Le champ « {field} » est vide.",
+                "en": f"The field “{field}” is empty.",
+            })
+        return None
+    if len(values) > 1:
+        raise AnswerError({
+            "fr": f"Le champ « {field} » est envoyé plusieurs fois.",
+            "en": f"The field “{field}” is sent more than once.",
+        })
+    return values[0]
+
+
+def field_error(field: str, error: AnswerError) -> AnswerError:
+    """Prefix an AnswerError with the form field it comes from."""
+    return AnswerError({
+        "fr": f"Champ « {field} » : {error.message['fr']}",
+        "en": f"Field “{field}”: {error.message['en']}",
+    })
