@@ -14,6 +14,7 @@ def test_production_settings_pass_check_deploy():
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "stride.example.org",
     }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # a test-only switch; production must not have it
     out = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,

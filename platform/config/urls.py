@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from .api import api
+from .views import healthz
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="courses:list", permanent=False)),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("teach/", include("gradebook.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
 ]
 

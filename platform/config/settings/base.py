@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
     "config",
     "accounts",
     "courses",

@@ -6,3 +6,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# A test database of this run's own, so two runs on one PostgreSQL never drop each other's.
+import os  # noqa: E402
+
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": f"test_stride_{os.getpid()}"}  # noqa: F405
