@@ -30,3 +30,11 @@ def test_ping_through_a_worker_on_the_filesystem_broker(tmp_path, monkeypatch):
 
 def test_ping_through_a_worker_on_redis(redis_broker_url, tmp_path, monkeypatch):
     _round_trip(redis_broker_url, tmp_path / "var", monkeypatch)
+
+
+def test_the_two_queues_never_share_a_binding():
+    from workers import app
+
+    bindings = {(q.exchange.name, q.routing_key) for q in app.conf.task_queues}
+    assert len(bindings) == len(app.conf.task_queues) == 2
+    assert app.amqp.router.route({}, "stride.ping")["queue"].name == "default"

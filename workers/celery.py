@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 ROOT = Path(__file__).resolve().parent.parent
 # platform/ is a source folder, never a package (DESIGN.md): put it on the path.
@@ -22,7 +22,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("stride")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("default"), Queue("gpu"))
+# Each queue its own exchange and key: with Celery's shared defaults, a message for one queue
+# would also be delivered to the other.
+app.conf.task_queues = (
+    Queue("default", Exchange("default", type="direct"), routing_key="default"),
+    Queue("gpu", Exchange("gpu", type="direct"), routing_key="gpu"),
+)
 app.conf.task_routes = {
     "stride.ping": {"queue": "default"},
     "stride.models.*": {"queue": "gpu"},
