@@ -6,11 +6,15 @@ not deleted, for the same reason.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import yaml
 from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from config.i18n import LANGS
 from courses.models import Course
@@ -45,6 +49,34 @@ def _text(value, where: str) -> dict:
     return {k: str(v) for k, v in value.items()}
 
 
+def _float(value, where: str, *, low: float, high: float | None = None) -> float:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value < low or (high is not None and value > high)):
+        expected = f"a number between {low:g} and {high:g}" if high is not None else f"a number >= {low:g}"
+        raise CourseFileError(f"{where}: expected {expected}, not {value!r}")
+    return float(value)
+
+
+def _int(value, where: str, *, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise CourseFileError(f"{where}: expected an integer >= {low}, not {value!r}")
+    return value
+
+
+def _datetime(value, where: str) -> datetime | None:
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        raise CourseFileError(f"{where}: expected a date and time such as 2026-03-01 18:00:00+01:00, not {value!r}")
+    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+
+
 def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -69,21 +101,24 @@ def _exercise_fields(data: dict, path: Path) -> dict:
     except ParamsError as exc:
         raise CourseFileError(f"{name}: invalid params: {exc.message.get('en') or exc}") from exc
     policy = data.get("policy") or {}
+    if not isinstance(policy, dict):
+        raise CourseFileError(f"{name}: policy must be a mapping")
     unknown = set(policy) - set(POLICY_FIELDS)
     if unknown:
         raise CourseFileError(f"{name}: unknown policy keys {sorted(unknown)}")
     fields = {
         "type": kind,
-        "position": int(data.get("position", 0)),
+        "position": _int(data.get("position", 0), f"{name}: position", low=0),
         "params": params,
-        "max_score": float(data.get("max_score", 1)),
-        "weight": float(data.get("weight", 1)),
+        "max_score": _float(data.get("max_score", 1), f"{name}: max_score", low=0),
+        "weight": _float(data.get("weight", 1), f"{name}: weight", low=0),
         "published": bool(data.get("published", True)),
-        "max_attempts": policy.get("max_attempts"),
-        "retry_penalty": float(policy.get("retry_penalty", 0) or 0),
-        "due_at": policy.get("due_at"),
+        "max_attempts": None if policy.get("max_attempts") is None
+        else _int(policy["max_attempts"], f"{name}: policy max_attempts", low=1),
+        "retry_penalty": _float(policy.get("retry_penalty") or 0, f"{name}: policy retry_penalty", low=0, high=1),
+        "due_at": _datetime(policy.get("due_at"), f"{name}: policy due_at"),
         "late_policy": policy.get("late_policy", Exercise.LatePolicy.PENALTY),
-        "late_penalty": float(policy.get("late_penalty", 0) or 0),
+        "late_penalty": _float(policy.get("late_penalty") or 0, f"{name}: policy late_penalty", low=0, high=1),
     }
     if fields["late_policy"] not in Exercise.LatePolicy.values:
         raise CourseFileError(f"{name}: late_policy must be one of {Exercise.LatePolicy.values}")
@@ -109,14 +144,18 @@ def course_load(*, path: Path) -> LoadReport:
     duplicates = {s for s in slugs if slugs.count(s) > 1}
     if duplicates:
         raise CourseFileError(f"duplicate exercise slugs: {sorted(duplicates)}")
+    join_code = str(meta["join_code"]).upper() if meta.get("join_code") else None
+    clash = join_code and Course.objects.filter(join_code=join_code).exclude(slug=meta["slug"]).first()
+    if clash:
+        raise CourseFileError(f"course.yaml: join_code {join_code} is already used by the course {clash.slug!r}")
 
     with transaction.atomic():
         course, _ = Course.objects.get_or_create(slug=meta["slug"], defaults={"title_i18n": _text(meta.get("title"), "title")})
         course.title_i18n = _text(meta.get("title"), "course.yaml: title") or {"fr": meta["slug"]}
         course.description_i18n = _text(meta.get("description"), "course.yaml: description")
         course.language = meta.get("language", "fr")
-        if meta.get("join_code"):
-            course.join_code = str(meta["join_code"]).upper()
+        if join_code:
+            course.join_code = join_code
         course.save()
         created = 0
         for fields in parsed:

@@ -1,10 +1,11 @@
 """Writes of the exercises app: recording graded attempts under the exercise's policy."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -55,7 +56,8 @@ def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = N
     """
     now = now or timezone.now()
     exercise_type = get_type(exercise.type)
-    used = Attempt.objects.filter(exercise=exercise, user=user).count()
+    with _refused_on_contention():
+        used = Attempt.objects.filter(exercise=exercise, user=user).count()
     state = policy_state(exercise=exercise, attempts_used=used, now=now)
     _refuse_if_closed(state)
 
@@ -63,30 +65,46 @@ def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = N
     parsed = exercise_type.parse_answer(variant, answer)  # AnswerError: nothing recorded
     result: GradeResult = exercise_type.grade(variant, parsed)
 
+    with _refused_on_contention(), transaction.atomic():
+        # Serialise a student's attempts at one exercise (PostgreSQL row lock); the unique
+        # number is the backstop where the lock is a no-op (SQLite).
+        Enrollment.objects.select_for_update().filter(course_id=exercise.course_id, user=user).first()
+        used = Attempt.objects.filter(exercise=exercise, user=user).count()
+        state = policy_state(exercise=exercise, attempts_used=used, now=now)
+        _refuse_if_closed(state)
+        number = used + 1
+        return Attempt.objects.create(
+            exercise=exercise,
+            user=user,
+            number=number,
+            answer=answer,
+            raw_score=result.score,
+            score=score_after_penalties(exercise=exercise, raw_score=result.score, number=number, late=state.late),
+            correct=result.correct,
+            feedback=result.feedback,
+            details=_jsonable(result.details),
+            late=state.late,
+            created_at=now,
+        )
+
+
+@contextmanager
+def _refused_on_contention():
+    """A concurrent submit of the same student is a 409 "try again", never a 500.
+
+    On PostgreSQL the unique attempt number is the backstop. SQLite has no row lock: a
+    concurrent writer makes it fail with "database is locked" (or "database table is locked"
+    on a shared-cache database, as in the tests) instead of waiting.
+    """
+    message = _("Another attempt was being recorded at the same moment. Please try again.")
     try:
-        with transaction.atomic():
-            # Serialise a student's attempts at one exercise (PostgreSQL row lock); the unique
-            # number is the backstop where the lock is a no-op (SQLite).
-            Enrollment.objects.select_for_update().filter(course_id=exercise.course_id, user=user).first()
-            used = Attempt.objects.filter(exercise=exercise, user=user).count()
-            state = policy_state(exercise=exercise, attempts_used=used, now=now)
-            _refuse_if_closed(state)
-            number = used + 1
-            return Attempt.objects.create(
-                exercise=exercise,
-                user=user,
-                number=number,
-                answer=answer,
-                raw_score=result.score,
-                score=score_after_penalties(exercise=exercise, raw_score=result.score, number=number, late=state.late),
-                correct=result.correct,
-                feedback=result.feedback,
-                details=_jsonable(result.details),
-                late=state.late,
-                created_at=now,
-            )
+        yield
     except IntegrityError as exc:
-        raise AttemptRefused(_("Another attempt was being recorded at the same moment. Please try again."), 409) from exc
+        raise AttemptRefused(message, 409) from exc
+    except OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        raise AttemptRefused(message, 409) from exc
 
 
 def _refuse_if_closed(state: PolicyState) -> None:

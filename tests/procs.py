@@ -31,6 +31,7 @@ def broker_options(broker_url: str, var_dir: Path) -> dict:
                 "data_folder_in": str(queue),
                 "data_folder_out": str(queue),
                 "processed_folder": str(processed),
+                "control_folder": str(var_dir / "broker" / "control"),
                 "store_processed": False,
                 "polling_interval": 0.05,
             },

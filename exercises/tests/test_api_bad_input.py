@@ -213,8 +213,8 @@ def test_an_exercise_of_a_course_one_is_not_enrolled_in_is_404(exercises):
     other_course = CourseFactory(slug="another-course")
     outsider = student(other_course, username="outsider")
     client = bearer_client(outsider)
-    for exercise in exercises.values():
-        body = json.dumps({"answer": VALID[next(k for k, e in exercises.items() if e == exercise)]})
+    for key, exercise in exercises.items():
+        body = json.dumps({"answer": VALID[key]})
         assert_clear_error(post_raw(client, exercise.pk, body), 404)
         assert_clear_error(client.get(f"/api/v1/exercises/{exercise.pk}"), 404)
     assert_clear_error(client.get("/api/v1/courses/bad-input/exercises"), 404)

@@ -12,3 +12,6 @@ import os  # noqa: E402
 
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": f"test_stride_{os.getpid()}"}  # noqa: F405
+else:
+    # A file, not SQLite's in-memory default, so that a real worker process can share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
