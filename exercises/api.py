@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from config.i18n import localize
@@ -113,3 +113,112 @@ def attempt_create(request, exercise_id: int, payload: AttemptIn):
         "feedback": localize(attempt.feedback),
         "attempts_left": state.attempts_left,
     }
+
+
+# --- model submissions ------------------------------------------------------------------------
+from django.http import FileResponse  # noqa: E402
+from ninja import File  # noqa: E402
+from ninja.files import UploadedFile  # noqa: E402
+
+from .submissions import (  # noqa: E402
+    SubmissionRefused,
+    leaderboard,
+    submission_create,
+    submission_get_for_user,
+    submission_position,
+    training_set_path,
+)
+
+
+class SubmissionCreatedOut(Schema):
+    submission_id: int
+    status: str
+    feedback: str | None = None
+
+
+class SubmissionOut(Schema):
+    id: int
+    status: str
+    score: float | None
+    metrics: dict[str, Any]
+    feedback: str | None
+    position: int | None
+    progress: int
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class LeaderboardRowOut(Schema):
+    rank: int
+    username: str
+    public_accuracy: float
+    private_accuracy: float | None
+    submitted_at: datetime
+
+
+def _model_exercise(request, exercise_id: int):
+    exercise, role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    if exercise.type != "model":
+        raise HttpError(400, "This exercise does not take model files.")
+    return exercise, role
+
+
+@router.get("/exercises/{exercise_id}/dataset", summary="Download the training set (.npz with x, y)", response={200: None, 400: ErrorOut, 404: ErrorOut})
+def dataset_download(request, exercise_id: int):
+    exercise, _role = _model_exercise(request, exercise_id)
+    path = training_set_path(exercise=exercise)
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"{exercise.slug}-train.npz",
+                        content_type="application/octet-stream")
+
+
+@router.post(
+    "/exercises/{exercise_id}/submissions",
+    response={202: SubmissionCreatedOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut, 429: ErrorOut},
+    summary="Upload a trained .keras model; it is graded by a worker",
+)
+def submission_upload(request, exercise_id: int, file: File[UploadedFile]):
+    exercise, _role = _model_exercise(request, exercise_id)
+    try:
+        submission = submission_create(exercise=exercise, user=request.user, upload=file)
+    except SubmissionRefused as exc:
+        raise HttpError(exc.status, exc.message) from exc
+    feedback = localize(submission.feedback) if submission.feedback else None
+    return Status(202, {"submission_id": submission.pk, "status": submission.status, "feedback": feedback})
+
+
+@router.get("/submissions/{submission_id}", response={200: SubmissionOut, 404: ErrorOut}, summary="A submission's status and result")
+def submission_get(request, submission_id: int):
+    submission = submission_get_for_user(user=request.user, submission_id=submission_id)
+    return _submission_payload(submission, viewer=request.user)
+
+
+def _submission_payload(submission, *, viewer) -> dict:
+    from .submissions import private_split_visible
+
+    metrics = dict(submission.metrics)
+    if not private_split_visible(exercise=submission.exercise, viewer=viewer):
+        # Kaggle-style: the private split and the grade it drives wait for the deadline.
+        metrics.pop("private_accuracy", None)
+        metrics.pop("accuracy", None)
+    return {
+        "id": submission.pk,
+        "status": submission.status,
+        "score": submission.score if private_split_visible(exercise=submission.exercise, viewer=viewer) else None,
+        "metrics": metrics,
+        "feedback": localize(submission.feedback) if submission.feedback else None,
+        "position": submission_position(submission=submission),
+        "progress": submission.progress,
+        "queued_at": submission.queued_at,
+        "started_at": submission.started_at,
+        "finished_at": submission.finished_at,
+    }
+
+
+@router.get("/exercises/{exercise_id}/leaderboard", response={200: list[LeaderboardRowOut], 400: ErrorOut, 404: ErrorOut},
+            summary="Best public-split accuracy per student")
+def leaderboard_get(request, exercise_id: int):
+    from .submissions import private_split_visible
+
+    exercise, _role = _model_exercise(request, exercise_id)
+    return leaderboard(exercise=exercise, reveal_private=private_split_visible(exercise=exercise, viewer=request.user))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -92,3 +94,66 @@ class Attempt(models.Model):
     @property
     def points(self) -> float:
         return self.score * self.exercise.max_score
+
+
+def submission_upload_to(instance: "Submission", filename: str) -> str:
+    # The student's file name is never used on disk: only a random one under their id.
+    return f"submissions/{instance.user_id}/{uuid.uuid4().hex}.keras"
+
+
+class Submission(models.Model):
+    """An uploaded model and its grading, moving through queued → running → done | failed.
+
+    ``rejected`` is for files the intake checks refuse before any code could run.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+        REJECTED = "rejected", _("rejected")
+
+    exercise = models.ForeignKey(Exercise, on_delete=models.CASCADE, related_name="submissions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
+    file = models.FileField(upload_to=submission_upload_to, max_length=255)
+    original_name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    tries = models.PositiveSmallIntegerField(default=0)
+    # Set when a worker claims the row; only the holder of the current token may save a result.
+    claim_token = models.UUIDField(null=True, blank=True)
+    late = models.BooleanField(default=False)
+    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the task was last sent to the broker.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True, help_text="The grade in [0, 1] from the teacher's thresholds.")
+    metrics = models.JSONField(default=dict, blank=True)
+    feedback = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=list, blank=True, help_text="The architecture report, layer by layer.")
+    attempt = models.OneToOneField(Attempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="submission")
+
+    class Meta:
+        ordering = ["-queued_at"]
+        indexes = [models.Index(fields=["exercise", "user", "queued_at"]), models.Index(fields=["status", "queued_at"])]
+
+    def __str__(self) -> str:
+        return f"submission {self.pk} of {self.user} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class HiddenTestSet(models.Model):
+    """A teacher's own hidden test set for a model exercise (an .npz with x and y)."""
+
+    exercise = models.OneToOneField(Exercise, on_delete=models.CASCADE, related_name="hidden_test_set")
+    file = models.FileField(upload_to="testsets/", max_length=255)
+    size = models.PositiveIntegerField(help_text="Number of examples.")
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    uploaded_at = models.DateTimeField(auto_now=True)

@@ -6,5 +6,11 @@ app_name = "exercises"
 urlpatterns = [
     path("exercises/<int:exercise_id>/", views.exercise_detail, name="detail"),
     path("exercises/<int:exercise_id>/answer/", views.exercise_answer, name="answer"),
+    path("exercises/<int:exercise_id>/submissions/", views.submission_upload, name="submit"),
+    path("exercises/<int:exercise_id>/leaderboard/", views.exercise_leaderboard, name="leaderboard"),
+    path("exercises/<int:exercise_id>/starter.ipynb", views.starter_notebook, name="starter"),
+    path("exercises/<int:exercise_id>/backbone.keras", views.backbone_download, name="backbone"),
+    path("submissions/<int:submission_id>/", views.submission_status, name="submission"),
+    path("submissions/<int:submission_id>/confusion.png", views.submission_confusion, name="submission_confusion"),
     path("me/results/", views.my_results, name="my_results"),
 ]

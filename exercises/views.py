@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -39,6 +41,8 @@ def _exercise_context(request, exercise, role, **extra):
 @login_required
 def exercise_detail(request, exercise_id: int):
     exercise, role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    if not get_type(exercise.type).instant:
+        return render(request, "exercises/detail_model.html", _model_context(request, exercise, role))
     return render(request, "exercises/detail.html", _exercise_context(request, exercise, role))
 
 
@@ -78,3 +82,124 @@ def my_results(request):
 
 
 __all__ = ["exercise_detail", "exercise_answer", "my_results"]
+
+
+# --- model submissions ------------------------------------------------------------------------
+from django.http import FileResponse, Http404, HttpResponse  # noqa: E402
+from django.views.decorators.http import require_GET  # noqa: E402
+
+from .models import Submission  # noqa: E402
+from .submissions import (  # noqa: E402
+    SubmissionRefused,
+    leaderboard,
+    private_split_visible,
+    submission_create,
+    submission_get_for_user,
+    submission_position,
+)
+
+
+def _model_context(request, exercise, role, **extra):
+    context = _exercise_context(request, exercise, role, **extra)
+    context["submissions"] = list(Submission.objects.filter(exercise=exercise, user=request.user)[:20])
+    context["reveal_private"] = private_split_visible(exercise=exercise, viewer=request.user)
+    return context
+
+
+@login_required
+@require_POST
+def submission_upload(request, exercise_id: int):
+    exercise, role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    if exercise.type != "model":
+        raise Http404
+    error, status = None, 200
+    upload = request.FILES.get("file")
+    if upload is None:
+        error, status = localize({"fr": "Choisissez un fichier .keras à déposer.", "en": "Choose a .keras file to upload."}), 400
+    else:
+        try:
+            submission_create(exercise=exercise, user=request.user, upload=upload)
+        except SubmissionRefused as exc:
+            error, status = exc.message, exc.status
+    if not request.headers.get("HX-Request"):
+        if error:
+            from django.contrib import messages
+
+            messages.error(request, error)
+        return redirect("exercises:detail", exercise_id=exercise.pk)
+    response = render(request, "exercises/partials/submissions.html", _model_context(request, exercise, role, error=error))
+    response["X-Stride-Status"] = str(status)
+    return response
+
+
+@login_required
+@require_GET
+def submission_status(request, submission_id: int):
+    """The live status of one submission (polled by HTMX while it is queued or running)."""
+    submission = submission_get_for_user(user=request.user, submission_id=submission_id)
+    return render(
+        request,
+        "exercises/partials/submission.html",
+        {
+            "s": submission,
+            "position": submission_position(submission=submission),
+            "reveal_private": private_split_visible(exercise=submission.exercise, viewer=request.user),
+        },
+    )
+
+
+@login_required
+@require_GET
+def submission_confusion(request, submission_id: int):
+    """The confusion matrix picture: only through this authenticated view, never a public URL."""
+    submission = submission_get_for_user(user=request.user, submission_id=submission_id)
+    path = Path(submission.file.path)
+    png = path.with_name(path.stem + "-confusion.png")
+    if not png.is_file():
+        raise Http404
+    response = FileResponse(open(png, "rb"), content_type="image/png")
+    response["Content-Disposition"] = f'inline; filename="confusion-{submission.pk}.png"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+def exercise_leaderboard(request, exercise_id: int):
+    exercise, _role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    if exercise.type != "model":
+        raise Http404
+    reveal = private_split_visible(exercise=exercise, viewer=request.user)
+    return render(
+        request,
+        "exercises/leaderboard.html",
+        {"exercise": exercise, "course": exercise.course, "rows": leaderboard(exercise=exercise, reveal_private=reveal), "reveal_private": reveal},
+    )
+
+
+@login_required
+def starter_notebook(request, exercise_id: int):
+    """A notebook that loads the training set, trains a small CNN and submits it with a token."""
+    from .notebooks import starter_notebook_json
+
+    exercise, _role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    if exercise.type != "model":
+        raise Http404
+    body = starter_notebook_json(exercise=exercise, base_url=request.build_absolute_uri("/").rstrip("/"))
+    response = HttpResponse(body, content_type="application/x-ipynb+json")
+    response["Content-Disposition"] = f'attachment; filename="{exercise.slug}-starter.ipynb"'
+    return response
+
+
+@login_required
+def backbone_download(request, exercise_id: int):
+    from grader.backbone import BACKBONES
+
+    from .types.model import model_params
+
+    exercise, _role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    name = model_params(exercise.params).get("backbone") if exercise.type == "model" else None
+    if not name or name not in BACKBONES:
+        raise Http404
+    return FileResponse(open(BACKBONES[name], "rb"), as_attachment=True, filename=f"{name}.keras",
+                        content_type="application/octet-stream")

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +18,31 @@ def redis_broker_url():
     if not url:
         pytest.skip("Redis is not running here; CI runs this test against it")
     return url
+
+
+def database_url_of_test_db() -> str:
+    """The URL of the database pytest-django created, for a worker process to share it."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or "postgres"
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def live_worker(transactional_db, settings, tmp_path):
+    """A real Celery worker (both queues) on the test database, broker and media folder."""
+    from tests.procs import celery_worker
+
+    with celery_worker(
+        broker_url=settings.CELERY_BROKER_URL,
+        var_dir=Path(settings.VAR_DIR),
+        database_url=database_url_of_test_db(),
+        log=tmp_path / "worker.log",
+        DJANGO_MEDIA_ROOT=str(settings.MEDIA_ROOT),
+    ) as proc:
+        proc.log_path = tmp_path / "worker.log"
+        yield proc

@@ -31,7 +31,11 @@ app.conf.task_queues = (
 app.conf.task_routes = {
     "stride.ping": {"queue": "default"},
     "stride.models.*": {"queue": "gpu"},
+    "stride.sweep_submissions": {"queue": "default"},
     "stride.diffusion.*": {"queue": "gpu"},
+}
+app.conf.beat_schedule = {
+    "sweep-submissions": {"task": "stride.sweep_submissions", "schedule": 30.0, "options": {"queue": "default"}},
 }
 app.conf.worker_hijack_root_logger = False
 app.autodiscover_tasks(["workers"], related_name="tasks")
@@ -41,9 +45,29 @@ app.autodiscover_tasks(["workers"], related_name="tasks")
 def _broker_folders(sender, **kwargs) -> None:
     """The filesystem broker needs its folders before the first message."""
     options = sender.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
             Path(options[key]).mkdir(parents=True, exist_ok=True)
     backend = str(sender.conf.result_backend or "")
     if backend.startswith("file://"):
         Path(backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
+
+
+from celery.signals import worker_process_init, worker_process_shutdown  # noqa: E402
+
+
+@worker_process_init.connect
+def _sandbox_start(**kwargs) -> None:
+    """Each pool process starts its sandbox forkserver (Keras preloaded) in the background, so
+    the first model does not pay the import. Non-blocking: Celery kills slow pool inits."""
+    from workers.sandbox import sandbox_warm_up
+
+    sandbox_warm_up()
+
+
+@worker_process_shutdown.connect
+def _sandbox_stop(**kwargs) -> None:
+    # Pool processes exit without atexit: this is what removes the spare child and scratch.
+    from workers.sandbox import sandbox_shutdown
+
+    sandbox_shutdown()

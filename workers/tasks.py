@@ -19,3 +19,26 @@ def ping(payload: str = "ping") -> dict:
         "platform_module": getattr(platform, "__file__", ""),
         "python": platform.python_version(),
     }
+
+
+@shared_task(name="stride.models.grade_submission", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+def grade_submission(submission_id: int) -> dict:
+    """Grade one uploaded model. Idempotent: a row another worker holds is skipped."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from exercises.submissions import submission_fail_after_time_limit, submission_grade
+
+    try:
+        outcome = submission_grade(submission_id=submission_id)
+    except SoftTimeLimitExceeded:
+        submission_fail_after_time_limit(submission_id=submission_id)
+        return {"submission_id": submission_id, "status": "failed", "reason": "time limit"}
+    return {"submission_id": submission_id, "status": str(outcome.status), "reason": outcome.reason}
+
+
+@shared_task(name="stride.sweep_submissions", queue="default")
+def sweep_submissions() -> dict:
+    """Put stuck submissions back in the queue (Celery beat runs it every 30 s)."""
+    from exercises.submissions import submissions_sweep
+
+    return submissions_sweep()

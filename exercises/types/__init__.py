@@ -4,6 +4,7 @@ from __future__ import annotations
 from .base import ExerciseType
 from .kernel import KernelType
 from .mcq import McqType
+from .model import ModelType
 from .output_size import OutputSizeType
 from .param_count import ParamCountType
 
@@ -14,6 +15,7 @@ REGISTRY: dict[str, ExerciseType] = {
         ParamCountType(),
         KernelType(),
         McqType(),
+        ModelType(),
     )
 }
 

@@ -38,6 +38,9 @@ class ExerciseType:
     params_schema: ClassVar[dict[str, Any]] = {}
     # Names of the HTML form fields, in order (the template draws them).
     form_fields: ClassVar[tuple[str, ...]] = ()
+    # Instant types are graded in the request; the others (model, diffusion) go through a
+    # worker and have pages and API endpoints of their own.
+    instant: ClassVar[bool] = True
 
     @property
     def template_name(self) -> str:

@@ -26,3 +26,27 @@ class LanguageMiddleware:
         response.headers.setdefault("Content-Language", lang)
         patch_vary_headers(response, ("Cookie",))
         return response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a request body over STRIDE_MAX_REQUEST_BYTES before Django reads it.
+
+    Per-exercise file limits are checked again by the services; this is the hard ceiling
+    that keeps a huge upload from filling the disk or the memory.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = int(getattr(settings, "STRIDE_MAX_REQUEST_BYTES", 110 * 2**20))
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            from django.http import JsonResponse
+
+            mb = round(limit / 2**20, 1)
+            return JsonResponse({"detail": f"The request is too large: the limit is {mb} MB."}, status=413)
+        return self.get_response(request)

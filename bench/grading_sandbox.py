@@ -1,0 +1,200 @@
+"""Latency of grading a model in the sandbox, against a warm process and a fresh process.
+
+Three ways to load a .keras model and predict a test set, all running the same function
+(``workers.sandbox_child.load_check_predict``), measured side by side in one run:
+
+- **sandboxed**: ``workers.sandbox.run_model_in_sandbox``: a fresh forked child per job,
+  with the isolation and the file round trip (what the workers do);
+- **warm in-process**: a process that has imported Keras loads and predicts each time,
+  with no isolation at all (the floor);
+- **fresh process**: a new ``python`` per job that imports Keras, loads and predicts (the
+  obvious way to get a fresh process, and the cost the sandbox avoids).
+
+    .venv/bin/python -m bench.grading_sandbox [--jobs 10] [--images 1000]
+
+The building blocks return per-job latencies in seconds, for a bigger benchmark to combine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CHILD_FILE = ROOT / "workers" / "sandbox_child.py"
+
+
+def _shape_of(inputs: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(dim) for dim in inputs.shape[1:])
+
+
+def time_sandboxed(model_path: Path, inputs: np.ndarray, n: int, *, num_classes: int = 10,
+                   max_params: int = 10**9, wait_for_spare: bool = True) -> list[float]:
+    """Per-job latency of ``run_model_in_sandbox``. With ``wait_for_spare`` each job starts
+    once the previous job's replacement child is warm (jobs spaced out, as students submit);
+    without it the jobs run back to back (a regrade), and include that warm-up."""
+    from workers import sandbox
+
+    sandbox.sandbox_warm_up(wait=True)
+    kwargs = dict(model_path=Path(model_path), inputs=inputs,
+                  expected_input_shape=_shape_of(inputs), num_classes=num_classes,
+                  max_params=max_params)
+    sandbox.run_model_in_sandbox(**kwargs)  # the spare learns the job's shapes
+    latencies = []
+    for _ in range(n):
+        if wait_for_spare:
+            sandbox._wait_spare_ready()
+        start = time.perf_counter()
+        result = sandbox.run_model_in_sandbox(**kwargs)
+        latencies.append(time.perf_counter() - start)
+        if not result.ok:
+            raise RuntimeError(f"sandboxed job failed: {result.error_code} {result.error}")
+    return latencies
+
+
+def _load_child_module():
+    """workers/sandbox_child.py by path: without the ``workers`` package (Celery, Django)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stride_sandbox_child", CHILD_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def time_warm_in_process(model_path: Path, inputs: np.ndarray, n: int, *,
+                         num_classes: int = 10, max_params: int = 10**9) -> list[float]:
+    """Per-job latency of load + check + predict in this process, Keras already imported
+    and warmed up by one untimed job. No isolation: the floor for the sandbox."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    module = _load_child_module()
+
+    def job():
+        module.load_check_predict(str(model_path), inputs,
+                                  expected_input_shape=_shape_of(inputs),
+                                  num_classes=num_classes, max_params=max_params)
+
+    job()
+    latencies = []
+    for _ in range(n):
+        start = time.perf_counter()
+        job()
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+_FRESH_JOB = """
+import sys, importlib.util
+import numpy as np
+spec = importlib.util.spec_from_file_location("stride_sandbox_child", sys.argv[1])
+module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+inputs = np.load(sys.argv[3], allow_pickle=False)
+predictions, _, _ = module.load_check_predict(
+    sys.argv[2], inputs, expected_input_shape=inputs.shape[1:],
+    num_classes=int(sys.argv[4]), max_params=10**9)
+np.save(sys.argv[5], predictions, allow_pickle=False)
+"""
+
+
+def time_fresh_process(model_path: Path, inputs: np.ndarray, n: int, *,
+                       num_classes: int = 10) -> list[float]:
+    """Per-job latency of a new ``python`` that imports Keras, loads, predicts and writes the
+    predictions (the inputs go through a .npy file, as in the sandbox)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    latencies = []
+    with tempfile.TemporaryDirectory(prefix="stride-bench-") as folder:
+        inputs_path = Path(folder) / "inputs.npy"
+        np.save(inputs_path, inputs, allow_pickle=False)
+        for index in range(n):
+            out = Path(folder) / f"predictions-{index}.npy"
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", _FRESH_JOB, str(CHILD_FILE), str(model_path),
+                            str(inputs_path), str(num_classes), str(out)],
+                           check=True, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def build_small_cnn(folder: Path, images: int, seed: int = 0) -> tuple[Path, np.ndarray]:
+    """A small CNN (28x28x1 -> 10 classes), trained one epoch on random data, saved as
+    .keras; and ``images`` test inputs. Runs in a subprocess: this process keeps no Keras."""
+    model_path = folder / "small-cnn.keras"
+    inputs_path = folder / "inputs.npy"
+    code = f"""
+import numpy as np, keras
+rng = np.random.default_rng({seed})
+x = rng.uniform(0, 255, ({images}, 28, 28, 1)).astype("float32")
+keras.utils.set_random_seed({seed})
+model = keras.Sequential([
+    keras.Input((28, 28, 1)), keras.layers.Rescaling(1 / 255),
+    keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.MaxPooling2D(),
+    keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
+    keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+model.compile("adam", "sparse_categorical_crossentropy")
+model.fit(x, rng.integers(0, 10, {images}), epochs=1, verbose=0)
+model.save({str(model_path)!r})
+np.save({str(inputs_path)!r}, x, allow_pickle=False)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return model_path, np.load(inputs_path, allow_pickle=False)
+
+
+def _ms(values: list[float]) -> str:
+    return (f"median {statistics.median(values) * 1000:7.1f} ms   "
+            f"min {min(values) * 1000:7.1f}   max {max(values) * 1000:7.1f}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10)
+    parser.add_argument("--images", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    from workers import sandbox
+
+    with tempfile.TemporaryDirectory(prefix="stride-bench-") as folder:
+        model_path, inputs = build_small_cnn(Path(folder), args.images)
+        n = args.jobs
+        # Alternate the two fast measurements so that the machine's load hits both alike.
+        sandboxed, back_to_back, warm = [], [], []
+        for _ in range(2):
+            sandboxed += time_sandboxed(model_path, inputs, n // 2 or 1)
+            warm += time_warm_in_process(model_path, inputs, n // 2 or 1)
+            back_to_back += time_sandboxed(model_path, inputs, n // 2 or 1,
+                                           wait_for_spare=False)
+        fresh = time_fresh_process(model_path, inputs, n)
+        sandbox.sandbox_shutdown()
+
+    med = {name: statistics.median(values) for name, values in
+           (("sandboxed", sandboxed), ("back_to_back", back_to_back), ("warm", warm),
+            ("fresh", fresh))}
+    ratios = {
+        "sandboxed_over_warm": med["sandboxed"] / med["warm"],
+        "fresh_over_sandboxed": med["fresh"] / med["sandboxed"],
+        "fresh_over_back_to_back": med["fresh"] / med["back_to_back"],
+        "isolation_overhead_ms": (med["sandboxed"] - med["warm"]) * 1000,
+    }
+    print(f"small CNN, {args.images} images of 28x28x1, {len(sandboxed)} jobs each "
+          f"({os.cpu_count()} CPUs)")
+    print(f"  sandboxed, spare ready     {_ms(sandboxed)}")
+    print(f"  sandboxed, back to back    {_ms(back_to_back)}")
+    print(f"  warm process, no sandbox   {_ms(warm)}")
+    print(f"  fresh python per job       {_ms(fresh)}")
+    print(f"  sandboxed / warm           {ratios['sandboxed_over_warm']:5.2f}   (goal <= 1.5)")
+    print(f"  fresh / sandboxed          {ratios['fresh_over_sandboxed']:5.1f}   (goal >= 8)")
+    print(f"  fresh / back to back       {ratios['fresh_over_back_to_back']:5.1f}")
+    print(f"  isolation overhead per job {ratios['isolation_overhead_ms']:5.0f} ms")
+    return {"medians_s": med, **ratios}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Model submissions end to end: a model trained here from the downloaded training set is
+uploaded through the API, graded by a real worker in the sandbox, and the grade matches the
+accuracy this test computes itself on the same hidden data."""
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from tests.factories import PASSWORD, student
+
+pytestmark = [pytest.mark.worker, pytest.mark.keras]
+
+
+def trained_model(tmp_dir: Path, x: np.ndarray, y: np.ndarray, *, num_classes: int) -> Path:
+    """A small CNN trained for real on the downloaded training set."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input(shape=x.shape[1:]),
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Conv2D(16, 3, activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(32, 3, activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(num_classes, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x.astype("float32"), y, epochs=3, batch_size=64, verbose=0)
+    path = tmp_dir / "model.keras"
+    model.save(path)
+    return path
+
+
+def _api(course):
+    user = student(course, username="modeller")
+    client = Client()
+    token = client.post("/api/v1/auth/token", {"username": user.username, "password": PASSWORD},
+                        content_type="application/json").json()["token"]
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client, user
+
+
+def _wait(api, submission_id: int, timeout: float = 120) -> dict:
+    seen, deadline = set(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = api.get(f"/api/v1/submissions/{submission_id}").json()
+        seen.add(body["status"])
+        if body["status"] not in ("queued", "running"):
+            body["seen"] = seen
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"submission {submission_id} not graded in {timeout}s (seen {seen})")
+
+
+def test_a_trained_model_is_graded_like_the_test_grades_it(live_worker, tmp_path):
+    import keras
+
+    from exercises.models import Attempt, Exercise
+    from exercises.submissions import hidden_test_set
+
+    call_command("load_course", verbosity=0)
+    exercise = Exercise.objects.get(slug="model-shapes-classifier")
+    api, user = _api(exercise.course)
+
+    variant = api.get(f"/api/v1/exercises/{exercise.pk}").json()["variant"]
+    assert variant["input_shape"] == [32, 32, 3] and variant["num_classes"] >= 2
+    response = api.get(f"/api/v1/exercises/{exercise.pk}/dataset")
+    assert response.status_code == 200
+    data = np.load(io.BytesIO(b"".join(response.streaming_content)), allow_pickle=False)
+    path = trained_model(tmp_path, data["x"], data["y"], num_classes=variant["num_classes"])
+
+    with open(path, "rb") as f:
+        created = api.post(f"/api/v1/exercises/{exercise.pk}/submissions", {"file": f})
+    assert created.status_code == 202, created.content
+    assert created.json()["status"] == "queued"
+    result = _wait(api, created.json()["submission_id"])
+    assert result["status"] == "done", (result, live_worker.log_path.read_text()[-3000:])
+
+    # The test's own evaluation on the same hidden data.
+    x, y, public = hidden_test_set(exercise=exercise)
+    predictions = keras.saving.load_model(path).predict(x.astype("float32"), verbose=0).argmax(axis=1)
+    assert result["metrics"]["public_accuracy"] == pytest.approx(float((predictions[public] == y[public]).mean()), abs=1e-6)
+    accuracy = float((predictions == y).mean())
+    assert accuracy > 0.6, "the small CNN should learn the shapes"
+    expected_grade = max([g for a, g in exercise.params["thresholds"] if accuracy >= a] or [0.0])
+    # No due date: the private split and the grade are visible at once.
+    assert result["metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert result["score"] == pytest.approx(expected_grade)
+    attempt = Attempt.objects.get(exercise=exercise, user=user)
+    assert attempt.score == pytest.approx(expected_grade)
+    # The report recounts the first Conv2D with the course's formula: ((3*3*3)+1)*16 = 448.
+    sub = exercise.submissions.get()
+    conv = next(row for row in sub.report if row["class_name"] == "Conv2D")
+    assert conv["params"] == 448
+    browser = Client()
+    browser.force_login(user)
+    confusion = browser.get(f"/submissions/{sub.pk}/confusion.png")
+    assert confusion.status_code == 200 and confusion["Content-Type"] == "image/png"
+    assert confusion["X-Content-Type-Options"] == "nosniff"
+    board = api.get(f"/api/v1/exercises/{exercise.pk}/leaderboard").json()
+    assert board[0]["username"] == "modeller"
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_hostile_files_are_rejected_at_upload_and_nothing_is_queued(db, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from exercises.models import Exercise
+
+    call_command("load_course", verbosity=0)
+    exercise = Exercise.objects.get(slug="model-shapes-classifier")
+    api, _user = _api(exercise.course)
+    cases = {
+        "model.h5": b"\x89HDF\r\n\x1a\n" + b"0" * 100,
+        "notazip.keras": b"this is not a zip file",
+        "truncated.keras": _zip({"config.json": b"{}", "metadata.json": b"{}"})[:40],
+        "lambda.keras": _zip({
+            "metadata.json": b'{"keras_version": "3.15.1"}',
+            "config.json": b'{"module": "keras", "class_name": "Sequential", "config": {"layers": [{"module": "keras.layers", "class_name": "Lambda", "config": {"function": "os.system"}}]}}',
+            "model.weights.h5": b"",
+        }),
+    }
+    for name, content in cases.items():
+        response = api.post(f"/api/v1/exercises/{exercise.pk}/submissions", {"file": SimpleUploadedFile(name, content)})
+        assert response.status_code == 202, (name, response.content)
+        body = response.json()
+        assert body["status"] == "rejected", name
+        assert body["feedback"], name
+    assert not exercise.submissions.exclude(status="rejected").exists()
+
+
+def test_an_oversized_upload_is_refused_with_a_clear_error(db, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from exercises.models import Exercise
+
+    call_command("load_course", verbosity=0)
+    exercise = Exercise.objects.get(slug="model-shapes-classifier")
+    api, _user = _api(exercise.course)
+    big = SimpleUploadedFile("model.keras", b"0" * (11 * 2**20))
+    response = api.post(f"/api/v1/exercises/{exercise.pk}/submissions", {"file": big})
+    assert response.status_code == 413
+    assert "MB" in response.json()["detail"]
+    settings.STRIDE_MAX_REQUEST_BYTES = 1000  # the hard ceiling, before Django reads the body
+    huge = api.post(f"/api/v1/exercises/{exercise.pk}/submissions", {"file": SimpleUploadedFile("m.keras", b"0" * 5000)})
+    assert huge.status_code == 413
+    assert not exercise.submissions.exists()
