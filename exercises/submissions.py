@@ -380,3 +380,38 @@ def private_split_visible(*, exercise: Exercise, viewer) -> bool:
     if user_role(viewer) in (Role.TEACHER, Role.ADMIN):
         return True
     return exercise.due_at is None or timezone.now() > exercise.due_at
+
+
+def hidden_test_set_upload(*, exercise: Exercise, upload: UploadedFile, user) -> "HiddenTestSet":
+    """Validate a teacher's .npz (x, y) against the exercise and make it the hidden test set.
+
+    It is validated with ``allow_pickle=False`` before it replaces anything: a bad file changes
+    nothing. Students' past submissions keep the grades they had; regrade to apply it to them.
+    """
+    from grader.datasets import DATASETS, TestSetError, load_test_set
+
+    from .models import HiddenTestSet
+
+    p = model_params(exercise.params)
+    spec = DATASETS[p["dataset"]]
+    folder = Path(settings.MEDIA_ROOT) / "testsets"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "wb") as out:
+        for chunk in upload.chunks():
+            digest.update(chunk)
+            out.write(chunk)
+    try:
+        _x, y = load_test_set(Path(tmp), input_shape=tuple(spec.input_shape), num_classes=len(spec.class_names))
+    except TestSetError:
+        os.unlink(tmp)
+        raise
+    final = folder / f"exercise-{exercise.pk}-{digest.hexdigest()[:16]}.npz"
+    os.replace(tmp, final)
+    test_set, _ = HiddenTestSet.objects.update_or_create(
+        exercise=exercise,
+        defaults={"file": str(final.relative_to(settings.MEDIA_ROOT)), "size": int(len(y)),
+                  "sha256": digest.hexdigest(), "uploaded_by": user},
+    )
+    return test_set

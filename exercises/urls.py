@@ -7,6 +7,7 @@ urlpatterns = [
     path("exercises/<int:exercise_id>/", views.exercise_detail, name="detail"),
     path("exercises/<int:exercise_id>/answer/", views.exercise_answer, name="answer"),
     path("exercises/<int:exercise_id>/submissions/", views.submission_upload, name="submit"),
+    path("exercises/<int:exercise_id>/test-set/", views.hidden_test_set_upload_view, name="test_set_upload"),
     path("exercises/<int:exercise_id>/leaderboard/", views.exercise_leaderboard, name="leaderboard"),
     path("exercises/<int:exercise_id>/starter.ipynb", views.starter_notebook, name="starter"),
     path("exercises/<int:exercise_id>/backbone.keras", views.backbone_download, name="backbone"),

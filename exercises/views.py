@@ -203,3 +203,32 @@ def backbone_download(request, exercise_id: int):
         raise Http404
     return FileResponse(open(BACKBONES[name], "rb"), as_attachment=True, filename=f"{name}.keras",
                         content_type="application/octet-stream")
+
+
+@login_required
+@require_POST
+def hidden_test_set_upload_view(request, exercise_id: int):
+    """A teacher of the course replaces the hidden test set of a model exercise."""
+    from django.contrib import messages
+
+    from grader.datasets import TestSetError
+
+    from .submissions import hidden_test_set_upload
+
+    exercise, role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    if role != "teacher" or exercise.type != "model":
+        raise Http404
+    upload = request.FILES.get("test_set")
+    if upload is None:
+        messages.error(request, localize({"fr": "Choisissez un fichier .npz.", "en": "Choose a .npz file."}))
+    else:
+        try:
+            test_set = hidden_test_set_upload(exercise=exercise, upload=upload, user=request.user)
+        except TestSetError as exc:
+            messages.error(request, localize(exc.message))
+        else:
+            messages.success(request, localize({
+                "fr": f"Jeu de test caché remplacé : {test_set.size} exemples.",
+                "en": f"Hidden test set replaced: {test_set.size} examples.",
+            }))
+    return redirect("exercises:detail", exercise_id=exercise.pk)

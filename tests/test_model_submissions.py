@@ -162,3 +162,40 @@ def test_an_oversized_upload_is_refused_with_a_clear_error(db, settings):
     huge = api.post(f"/api/v1/exercises/{exercise.pk}/submissions", {"file": SimpleUploadedFile("m.keras", b"0" * 5000)})
     assert huge.status_code == 413
     assert not exercise.submissions.exists()
+
+
+def test_a_teacher_replaces_the_hidden_test_set_and_a_bad_file_changes_nothing(db, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from exercises.models import Exercise
+    from exercises.submissions import hidden_test_set
+    from tests.factories import teacher
+
+    call_command("load_course", verbosity=0)
+    exercise = Exercise.objects.get(slug="model-shapes-classifier")
+    generated_x, generated_y, _ = hidden_test_set(exercise=exercise)
+    client = Client()
+    client.force_login(teacher(exercise.course))
+    url = f"/exercises/{exercise.pk}/test-set/"
+
+    pickled = io.BytesIO()
+    np.savez(pickled, x=np.array([object()] * 20, dtype=object), y=np.zeros(20, dtype=np.int64))
+    client.post(url, {"test_set": SimpleUploadedFile("bad.npz", pickled.getvalue())})
+    assert not hasattr(Exercise.objects.get(pk=exercise.pk), "hidden_test_set") or \
+        not Exercise.objects.filter(pk=exercise.pk, hidden_test_set__isnull=False).exists()
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (50, 32, 32, 3), dtype=np.uint8)
+    y = rng.integers(0, 6, 50).astype(np.int64)
+    good = io.BytesIO()
+    np.savez(good, x=x, y=y)
+    response = client.post(url, {"test_set": SimpleUploadedFile("mine.npz", good.getvalue())}, follow=True)
+    assert "50" in response.content.decode()
+    exercise = Exercise.objects.get(pk=exercise.pk)
+    hx, hy, public = hidden_test_set(exercise=exercise)
+    assert hx.shape == (50, 32, 32, 3) and (hy == y).all() and 0 < public.sum() < 50
+
+    # A student cannot touch it.
+    other = Client()
+    other.force_login(student(exercise.course, username="sneaky"))
+    assert other.post(url, {"test_set": SimpleUploadedFile("x.npz", good.getvalue())}).status_code == 404
