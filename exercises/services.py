@@ -122,3 +122,57 @@ def _jsonable(value):
 
 
 __all__ = ["AnswerError", "AttemptRefused", "attempt_submit", "policy_state", "score_after_penalties"]
+
+
+@dataclass(frozen=True)
+class RegradeReport:
+    attempts: int
+    changed: int
+    requeued: int
+
+
+def exercise_regrade(*, exercise: Exercise) -> RegradeReport:
+    """Grade every attempt again with the current key and grader (after a fix, say).
+
+    Instant attempts are re-graded at once, with their original number and time of receipt,
+    so retry and late penalties stay what they were. Model submissions go back to the queue.
+    A stored answer the grader now refuses scores 0, with the grader's reason.
+    """
+    from .models import Submission
+
+    exercise_type = get_type(exercise.type)
+    changed = total = 0
+    if exercise_type.instant:
+        variants: dict[int, dict] = {}
+        for attempt in Attempt.objects.filter(exercise=exercise).select_related("user"):
+            total += 1
+            variant = variants.setdefault(attempt.user_id, variant_generate(exercise=exercise, user_id=attempt.user_id))
+            try:
+                result = exercise_type.grade_answer(variant, attempt.answer)
+                raw, correct, feedback, details = result.score, result.correct, result.feedback, _jsonable(result.details)
+            except AnswerError as exc:
+                raw, correct, feedback, details = 0.0, False, exc.message, {}
+            score = score_after_penalties(exercise=exercise, raw_score=raw, number=attempt.number, late=attempt.late)
+            if (raw, score, correct) != (attempt.raw_score, attempt.score, attempt.correct) or feedback != attempt.feedback:
+                changed += 1
+            Attempt.objects.filter(pk=attempt.pk).update(
+                raw_score=raw, score=score, correct=correct, feedback=feedback, details=details
+            )
+        return RegradeReport(attempts=total, changed=changed, requeued=0)
+    from .submissions import submission_enqueue
+
+    pending = []
+    with transaction.atomic():
+        for submission in Submission.objects.select_for_update().filter(exercise=exercise).exclude(status=Submission.Status.REJECTED):
+            if submission.is_pending:
+                continue  # already on its way
+            Submission.objects.filter(pk=submission.pk).update(
+                status=Submission.Status.QUEUED, tries=0, claim_token=None, progress=0, enqueued_at=None,
+                queued_at=submission.queued_at,
+            )
+            pending.append(submission.pk)
+        # The regraded result replaces the old attempt when it is saved.
+        Attempt.objects.filter(submission__pk__in=pending).delete()
+    for pk in pending:
+        transaction.on_commit(lambda pk=pk: submission_enqueue(submission_id=pk))
+    return RegradeReport(attempts=len(pending), changed=0, requeued=len(pending))

@@ -59,9 +59,11 @@ api.add_router("/auth", auth_router)
 def _add_app_routers() -> None:
     from courses.api import router as courses_router
     from exercises.api import router as exercises_router
+    from gradebook.api import router as gradebook_router
 
     api.add_router("/", courses_router)
     api.add_router("/", exercises_router)
+    api.add_router("/", gradebook_router)
 
 
 _add_app_routers()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 
 from courses.models import Course
 from courses.selectors import course_students
@@ -27,7 +27,7 @@ def gradebook_rows(*, course: Course) -> tuple[list[Exercise], list[GradebookRow
     stats = (
         Attempt.objects.filter(exercise__course=course, user_id__in=rows.keys())
         .values("user_id", "exercise_id")
-        .annotate(best=Max("score"), n=Count("id"), late=Max("late"))
+        .annotate(best=Max("score"), n=Count("id"), late=Count("id", filter=Q(late=True)))  # MAX(bool) is not portable
     )
     for s in stats:
         row = rows[s["user_id"]]
