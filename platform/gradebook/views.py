@@ -62,3 +62,26 @@ def gradebook_csv_response(*, course) -> HttpResponse:
 
 def _fmt(value):
     return "" if value is None else round(value, 4)
+
+
+@login_required
+def exercise_regrade_view(request, slug: str, exercise_id: int):
+    """POST: re-grade one exercise of a course the user teaches, then back to the gradebook."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+    from django.utils.translation import gettext as _
+
+    from exercises.models import Exercise
+    from exercises.services import exercise_regrade
+
+    _require_teacher(request.user)
+    if request.method != "POST":
+        raise Http404
+    course = course_get_taught(user=request.user, slug=slug)
+    exercise = Exercise.objects.filter(course=course, pk=exercise_id).first()
+    if exercise is None:
+        raise Http404
+    report = exercise_regrade(exercise=exercise)
+    messages.success(request, _("“%(title)s” re-graded: %(n)s attempts, %(changed)s changed, %(requeued)s models queued again.") % {
+        "title": exercise.title, "n": report.attempts, "changed": report.changed, "requeued": report.requeued})
+    return redirect("gradebook:course", slug=course.slug)

@@ -76,3 +76,15 @@ def test_regrade_applies_a_fixed_key_and_keeps_penalties(course):
     assert right.correct and right.score == pytest.approx(0.9)  # the retry penalty still applies
     assert wrong.score < 1
     assert _client(bob).post(f"/api/v1/exercises/{exercise.pk}/regrade").status_code == 404
+
+
+def test_regrade_button_on_the_gradebook_page(course):
+    exercise = Exercise.objects.get(course=course, slug="output-size-224-chain")
+    t = _client(teacher(course))
+    page = t.get("/teach/cnn-diffusion/gradebook/").content.decode()
+    url = f"/teach/cnn-diffusion/exercises/{exercise.pk}/regrade/"
+    assert url in page
+    response = t.post(url, follow=True)
+    assert response.status_code == 200
+    assert "msg-success" in response.content.decode()  # the report of the regrade is shown
+    assert _client(student(course)).post(url).status_code == 404
