@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -79,25 +80,35 @@ def training_set_path(*, exercise: Exercise) -> Path:
 
 def hidden_test_set(*, exercise: Exercise) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The hidden test set (x, y) and its public mask. It never leaves the server."""
-    from grader.datasets import DATASETS, generate, load_test_set
+    from grader.datasets import DATASETS, generate
 
     p = model_params(exercise.params)
     spec = DATASETS[p["dataset"]]
     uploaded = getattr(exercise, "hidden_test_set", None) if exercise.pk else None
     if uploaded is not None:
-        x, y = load_test_set(Path(uploaded.file.path), input_shape=tuple(spec.input_shape), num_classes=len(spec.class_names))
-        split_seed = int(uploaded.sha256[:8], 16)
+        path, split_seed = Path(uploaded.file.path), int(uploaded.sha256[:8], 16)
     else:
         path = _cache_dir("hidden") / f"{p['dataset']}-test-{p['test_seed']}-{p['test_size']}.npz"
         if not path.exists():
             _atomic_npz(path, *generate(p["dataset"], n=p["test_size"], seed=p["test_seed"]))
-        with np.load(path, allow_pickle=False) as data:
-            x, y = data["x"], data["y"]
         split_seed = p["test_seed"]
+    x, y = _load_test_set_cached(str(path), path.stat().st_mtime_ns, tuple(spec.input_shape), len(spec.class_names))
     order = np.random.default_rng(split_seed).permutation(len(y))
     public = np.zeros(len(y), dtype=bool)
     public[order[: max(1, round(len(y) * float(p["public_fraction"])))]] = True
     return x, y, public
+
+
+@functools.lru_cache(maxsize=4)
+def _load_test_set_cached(path: str, mtime_ns: int, input_shape: tuple, num_classes: int):
+    """A worker grades many submissions against the same set: decompress and validate it once
+    per file version (the mtime is part of the key, so a replaced file is read again)."""
+    from grader.datasets import load_test_set
+
+    x, y = load_test_set(Path(path), input_shape=input_shape, num_classes=num_classes)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
 
 
 # --- the web side ---------------------------------------------------------------------------
@@ -241,7 +252,7 @@ def submission_grade(*, submission_id: int) -> GradeOutcome:
 
     spec = DATASETS[p["dataset"]]
     result = run_model_in_sandbox(
-        model_path=path, inputs=x.astype(np.float32), expected_input_shape=tuple(spec.input_shape),
+        model_path=path, inputs=x, expected_input_shape=tuple(spec.input_shape),
         num_classes=len(spec.class_names), max_params=int(p["max_params"]),
     )
     Submission.objects.filter(pk=submission.pk, claim_token=token).update(progress=85)
