@@ -13,7 +13,7 @@ from courses.selectors import course_get_for_user
 from grader.result import AnswerError
 
 from .selectors import exercise_get_for_user, exercise_rows_for_user
-from .services import AttemptRefused, attempt_submit, policy_state
+from .services import AttemptRefused, attempt_submit, due_at_for, grades_hidden, policy_state
 from .types import get_type
 from .variants import variant_generate
 
@@ -46,8 +46,8 @@ class AttemptIn(Schema):
 
 class AttemptOut(Schema):
     attempt_id: int
-    score: float
-    correct: bool
+    score: float | None  # None until the exercise's grades are released
+    correct: bool | None
     feedback: str
     attempts_left: int | None
 
@@ -80,7 +80,8 @@ def exercise_get(request, exercise_id: int):
     exercise_type = get_type(exercise.type)
     variant = variant_generate(exercise=exercise, user_id=request.user.pk)
     used = exercise.attempts.filter(user=request.user).count()
-    state = policy_state(exercise=exercise, attempts_used=used, now=timezone.now())
+    state = policy_state(exercise=exercise, attempts_used=used, now=timezone.now(),
+                         due_at=due_at_for(exercise=exercise, user=request.user))
     return {
         "id": exercise.pk,
         "type": exercise.type,
@@ -105,7 +106,15 @@ def attempt_create(request, exercise_id: int, payload: AttemptIn):
     except AttemptRefused as exc:
         raise HttpError(exc.status, exc.message) from exc
     used = attempt.number
-    state = policy_state(exercise=exercise, attempts_used=used, now=timezone.now())
+    state = policy_state(exercise=exercise, attempts_used=used, now=timezone.now(),
+                         due_at=due_at_for(exercise=exercise, user=request.user))
+    if grades_hidden(exercise=exercise):
+        release = timezone.localtime(exercise.grades_visible_at).strftime("%Y-%m-%d %H:%M")
+        return {
+            "attempt_id": attempt.pk, "score": None, "correct": None, "attempts_left": state.attempts_left,
+            "feedback": localize({"fr": f"Réponse enregistrée. Les résultats seront publiés le {release}.",
+                                  "en": f"Answer recorded. Results will be released on {release}."}),
+        }
     return {
         "attempt_id": attempt.pk,
         "score": attempt.score,

@@ -33,6 +33,8 @@ class Exercise(models.Model):
     late_policy = models.CharField(_("late policy"), max_length=10, choices=LatePolicy.choices, default=LatePolicy.PENALTY)
     late_penalty = models.FloatField(_("late penalty"), default=0.0)
     published = models.BooleanField(_("published"), default=True)
+    # Until then students see that their answer was recorded, not its score or feedback.
+    grades_visible_at = models.DateTimeField(_("grades visible from"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -157,3 +159,16 @@ class HiddenTestSet(models.Model):
     sha256 = models.CharField(max_length=64)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     uploaded_at = models.DateTimeField(auto_now=True)
+
+
+class Extension(models.Model):
+    """A personal due date for one student (a teacher's extension)."""
+
+    exercise = models.ForeignKey(Exercise, on_delete=models.CASCADE, related_name="extensions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="extensions")
+    due_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["exercise", "user"], name="extension_unique_exercise_user")]

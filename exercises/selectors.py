@@ -37,9 +37,15 @@ class ExerciseRow:
 
 
 def exercise_rows_for_user(*, course: Course, user, now: datetime | None = None) -> list[ExerciseRow]:
-    """Every published exercise of a course with the user's best score and attempts: 2 queries."""
+    """Every published exercise of a course with the user's best score and attempts: 3 queries.
+
+    Before an exercise's grade release date the best score is withheld (None) from students."""
+    from .models import Extension
+    from .services import grades_hidden
+
     now = now or timezone.now()
     exercises = list(Exercise.objects.filter(course=course, published=True).select_related("course"))
+    extensions = dict(Extension.objects.filter(exercise__course=course, user=user).values_list("exercise_id", "due_at"))
     stats = {
         row["exercise_id"]: row
         for row in Attempt.objects.filter(exercise__course=course, user=user)
@@ -49,11 +55,12 @@ def exercise_rows_for_user(*, course: Course, user, now: datetime | None = None)
     rows = []
     for exercise in exercises:
         stat = stats.get(exercise.pk, {})
+        due = extensions.get(exercise.pk) if exercise.due_at and exercise.pk in extensions else exercise.due_at
         rows.append(
             ExerciseRow(
                 exercise=exercise,
-                best_score=stat.get("best"),
-                state=policy_state(exercise=exercise, attempts_used=stat.get("used", 0), now=now),
+                best_score=None if grades_hidden(exercise=exercise, now=now) else stat.get("best"),
+                state=policy_state(exercise=exercise, attempts_used=stat.get("used", 0), now=now, due_at=due),
             )
         )
     return rows

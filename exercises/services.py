@@ -34,8 +34,29 @@ class PolicyState:
     closed: bool
 
 
-def policy_state(*, exercise: Exercise, attempts_used: int, now: datetime) -> PolicyState:
-    late = exercise.due_at is not None and now > exercise.due_at
+_EXERCISE_DUE = object()
+
+
+def due_at_for(*, exercise: Exercise, user) -> datetime | None:
+    """The due date that applies to this student: their extension, else the exercise's."""
+    if exercise.due_at is None:
+        return None
+    from .models import Extension
+
+    extension = Extension.objects.filter(exercise=exercise, user=user).values_list("due_at", flat=True).first()
+    return extension or exercise.due_at
+
+
+def grades_hidden(*, exercise: Exercise, now: datetime | None = None) -> bool:
+    """Before the release date, students see that an answer was recorded, not its grade."""
+    return exercise.grades_visible_at is not None and (now or timezone.now()) < exercise.grades_visible_at
+
+
+def policy_state(*, exercise: Exercise, attempts_used: int, now: datetime, due_at=_EXERCISE_DUE) -> PolicyState:
+    """The policy at the time of receipt ``now``; ``due_at`` is a student's own due date (an
+    extension, see ``due_at_for``), the exercise's when not given."""
+    due = exercise.due_at if due_at is _EXERCISE_DUE else due_at
+    late = due is not None and now > due
     left = None if exercise.max_attempts is None else max(0, exercise.max_attempts - attempts_used)
     closed = late and exercise.late_policy == Exercise.LatePolicy.CLOSED
     return PolicyState(attempts_used=attempts_used, attempts_left=left, late=late, closed=closed)
@@ -56,9 +77,10 @@ def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = N
     """
     now = now or timezone.now()
     exercise_type = get_type(exercise.type)
+    due = due_at_for(exercise=exercise, user=user)
     with _refused_on_contention():
         used = Attempt.objects.filter(exercise=exercise, user=user).count()
-    state = policy_state(exercise=exercise, attempts_used=used, now=now)
+    state = policy_state(exercise=exercise, attempts_used=used, now=now, due_at=due)
     _refuse_if_closed(state)
 
     variant = variant_generate(exercise=exercise, user_id=user.pk)
@@ -70,7 +92,7 @@ def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = N
         # number is the backstop where the lock is a no-op (SQLite).
         Enrollment.objects.select_for_update().filter(course_id=exercise.course_id, user=user).first()
         used = Attempt.objects.filter(exercise=exercise, user=user).count()
-        state = policy_state(exercise=exercise, attempts_used=used, now=now)
+        state = policy_state(exercise=exercise, attempts_used=used, now=now, due_at=due)
         _refuse_if_closed(state)
         number = used + 1
         return Attempt.objects.create(

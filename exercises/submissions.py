@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from grader.result import i18n
 
 from .models import Attempt, Exercise, Submission
-from .services import AttemptRefused, policy_state
+from .services import AttemptRefused, due_at_for, policy_state
 from .types.model import model_params
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
     if exercise.type != "model":
         raise SubmissionRefused(_("This exercise does not take model files."), 400)
     p = model_params(exercise.params)
-    state = policy_state(exercise=exercise, attempts_used=0, now=now)
+    state = policy_state(exercise=exercise, attempts_used=0, now=now, due_at=due_at_for(exercise=exercise, user=user))
     if state.closed:
         raise SubmissionRefused(_("The due date has passed and this exercise is closed."))
     max_bytes = int(float(p["max_file_mb"]) * 2**20)

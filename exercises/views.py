@@ -11,7 +11,7 @@ from config.i18n import localize
 from grader.result import AnswerError
 
 from .selectors import attempt_list, exercise_get_for_user, results_for_user
-from .services import AttemptRefused, attempt_submit, policy_state
+from .services import AttemptRefused, attempt_submit, due_at_for, grades_hidden, policy_state
 from .types import get_type
 from .variants import variant_generate
 
@@ -20,9 +20,12 @@ def _exercise_context(request, exercise, role, **extra):
     exercise_type = get_type(exercise.type)
     variant = variant_generate(exercise=exercise, user_id=request.user.pk)
     attempts = list(attempt_list(exercise=exercise, user=request.user))
-    state = policy_state(exercise=exercise, attempts_used=len(attempts), now=timezone.now())
-    best = max((a.score for a in attempts), default=None)
+    state = policy_state(exercise=exercise, attempts_used=len(attempts), now=timezone.now(),
+                         due_at=due_at_for(exercise=exercise, user=request.user))
+    hidden = grades_hidden(exercise=exercise) and role != "teacher"
+    best = None if hidden else max((a.score for a in attempts), default=None)
     return {
+        "grades_hidden": hidden,
         "exercise": exercise,
         "course": exercise.course,
         "variant": localize(exercise_type.public_variant(variant)),

@@ -5,8 +5,10 @@ from .base import ExerciseType
 from .kernel import KernelType
 from .mcq import McqType
 from .model import ModelType
+from .numeric import NumericType
 from .output_size import OutputSizeType
 from .param_count import ParamCountType
+from .short_answer import ShortAnswerType
 
 REGISTRY: dict[str, ExerciseType] = {
     exercise_type.name: exercise_type
@@ -16,6 +18,8 @@ REGISTRY: dict[str, ExerciseType] = {
         KernelType(),
         McqType(),
         ModelType(),
+        NumericType(),
+        ShortAnswerType(),
     )
 }
 

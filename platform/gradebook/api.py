@@ -1,8 +1,11 @@
 """Teachers' API: gradebooks (JSON and CSV) and regrades (API.md, "Teachers")."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import Http404
 from ninja import Router, Schema
+from ninja.errors import HttpError
 
 from accounts.roles import Role, user_role
 from courses.models import Enrollment
@@ -82,10 +85,85 @@ def gradebook_csv(request, slug: str):
 @router.post("/exercises/{exercise_id}/regrade", response={200: RegradeOut, 404: ErrorOut},
              summary="Re-grade every attempt and submission of an exercise (teachers)")
 def regrade(request, exercise_id: int):
-    from exercises.services import exercise_regrade
+    from .services import exercise_regrade_audited
 
     exercise, role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
     if role != Enrollment.Role.TEACHER:
         raise Http404
-    report = exercise_regrade(exercise=exercise)
+    report = exercise_regrade_audited(exercise=exercise, actor=request.user)
     return {"attempts": report.attempts, "changed": report.changed, "requeued": report.requeued}
+
+
+class OverrideIn(Schema):
+    username: str
+    score: float
+    comment: str
+
+
+class ExtensionIn(Schema):
+    username: str
+    due_at: datetime
+
+
+class OkOut(Schema):
+    ok: bool
+
+
+class AuditOut(Schema):
+    at: datetime
+    actor: str | None
+    action: str
+    exercise: str | None
+    student: str | None
+    old: dict
+    new: dict
+    comment: str
+
+
+def _teacher_exercise_and_student(request, exercise_id: int, username: str):
+    from courses.selectors import course_students
+
+    exercise, role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    if role != Enrollment.Role.TEACHER:
+        raise Http404
+    student = course_students(course=exercise.course).filter(username=username).first()
+    if student is None:
+        raise HttpError(400, f"{username!r} is not a student of this course.")
+    return exercise, student
+
+
+@router.post("/exercises/{exercise_id}/overrides", response={200: OkOut, 400: ErrorOut, 404: ErrorOut},
+             summary="Override one student's grade, with a comment (teachers)")
+def override(request, exercise_id: int, payload: OverrideIn):
+    from .services import OverrideError, grade_override
+
+    exercise, student = _teacher_exercise_and_student(request, exercise_id, payload.username)
+    try:
+        grade_override(exercise=exercise, student=student, score=payload.score, comment=payload.comment, actor=request.user)
+    except OverrideError as exc:
+        raise HttpError(400, str(exc)) from exc
+    return {"ok": True}
+
+
+@router.post("/exercises/{exercise_id}/extensions", response={200: OkOut, 400: ErrorOut, 404: ErrorOut},
+             summary="Give one student a later due date (teachers)")
+def extension(request, exercise_id: int, payload: ExtensionIn):
+    from .services import extension_grant
+
+    exercise, student = _teacher_exercise_and_student(request, exercise_id, payload.username)
+    extension_grant(exercise=exercise, student=student, due_at=payload.due_at, actor=request.user)
+    return {"ok": True}
+
+
+@router.get("/courses/{slug}/audit", response={200: list[AuditOut], 404: ErrorOut}, summary="The course's audit log (teachers)")
+def audit(request, slug: str):
+    from .models import AuditLog
+
+    course = _teacher_course(request, slug)
+    entries = AuditLog.objects.filter(course=course).select_related("actor", "student", "exercise")[:500]
+    return [
+        {"at": e.created_at, "actor": e.actor.username if e.actor else None, "action": e.action,
+         "exercise": e.exercise.slug if e.exercise else None, "student": e.student.username if e.student else None,
+         "old": e.old, "new": e.new, "comment": e.comment}
+        for e in entries
+    ]

@@ -16,6 +16,7 @@ class GradebookRow:
     best: dict[int, float] = field(default_factory=dict)  # exercise id -> best score in [0, 1]
     attempts: dict[int, int] = field(default_factory=dict)
     late: set[int] = field(default_factory=set)
+    overridden: set[int] = field(default_factory=set)
     total_points: float = 0.0
     weighted: float = 0.0  # in [0, 1]
 
@@ -35,8 +36,152 @@ def gradebook_rows(*, course: Course) -> tuple[list[Exercise], list[GradebookRow
         row.attempts[s["exercise_id"]] = s["n"]
         if s["late"]:
             row.late.add(s["exercise_id"])
+    # A teacher's override replaces the best attempt (one more query, whatever the class size).
+    from .models import GradeOverride
+
+    for o in GradeOverride.objects.filter(exercise__course=course, student_id__in=rows.keys()).values("student_id", "exercise_id", "score"):
+        rows[o["student_id"]].best[o["exercise_id"]] = o["score"]
+        rows[o["student_id"]].overridden.add(o["exercise_id"])
     total_weight = sum(e.weight for e in exercises) or 1.0
     for row in rows.values():
         row.total_points = round(sum(row.best.get(e.pk, 0.0) * e.max_score for e in exercises), 2)
         row.weighted = round(sum(row.best.get(e.pk, 0.0) * e.weight for e in exercises) / total_weight, 4)
     return exercises, list(rows.values())
+
+
+# --- Gradebook page: filters and sorting (pure Python over gradebook_rows) -------------------
+
+SORT_DIRECTIONS = ("asc", "desc")
+
+
+def gradebook_filter(
+    *, exercises: list[Exercise], rows: list[GradebookRow], q: str = "", exercise_q: str = "", late_only: bool = False
+) -> tuple[list[Exercise], list[GradebookRow]]:
+    """The exercise columns and student rows that match the page's filters.
+
+    ``q`` matches a student's username or full name, ``exercise_q`` an exercise's title or slug
+    (both case-insensitive substrings); ``late_only`` keeps the students with late work in one
+    of the columns shown.
+    """
+    q, exercise_q = q.strip().lower(), exercise_q.strip().lower()
+    if exercise_q:
+        exercises = [e for e in exercises if exercise_q in e.slug.lower() or exercise_q in str(e.title).lower()]
+    if q:
+        rows = [
+            r for r in rows
+            if q in r.user.username.lower() or q in r.user.get_full_name().lower() or q in (r.user.email or "").lower()
+        ]
+    if late_only:
+        shown = {e.pk for e in exercises}
+        rows = [r for r in rows if r.late & shown]
+    return exercises, rows
+
+
+def gradebook_sort(*, rows: list[GradebookRow], sort: str = "name", direction: str = "asc") -> list[GradebookRow]:
+    """Rows sorted by ``name``, ``total`` (weighted grade) or an exercise id (best score).
+
+    Students without an attempt at the exercise sort below a score of 0. Ties keep the name order.
+    """
+    reverse = direction == "desc"
+    by_name = sorted(rows, key=lambda r: ((r.user.last_name or "").lower(), r.user.username.lower()))
+    if sort == "total":
+        return sorted(by_name, key=lambda r: (r.weighted, r.total_points), reverse=reverse)
+    if sort.isdigit():
+        pk = int(sort)
+        return sorted(by_name, key=lambda r: -1.0 if r.best.get(pk) is None else r.best[pk], reverse=reverse)
+    return list(reversed(by_name)) if reverse else by_name
+
+
+# --- Drill-down: one student's whole activity in a course -------------------------------------
+
+@dataclass
+class ExerciseActivity:
+    exercise: Exercise
+    attempts: list = field(default_factory=list)
+    submissions: list = field(default_factory=list)
+    best: float | None = None
+
+
+def student_get_in_course(*, course: Course, user_id: int):
+    """A student of the course, or 404."""
+    from django.http import Http404
+
+    user = course_students(course=course).filter(pk=user_id).first()
+    if user is None:
+        raise Http404
+    return user
+
+
+def student_activity(*, course: Course, user) -> list[ExerciseActivity]:
+    """Every attempt and model submission of a student in a course, grouped by exercise.
+
+    Three queries whatever the amount of work: exercises, attempts, submissions.
+    """
+    from exercises.models import Submission
+
+    groups = {e.pk: ExerciseActivity(exercise=e) for e in Exercise.objects.filter(course=course).order_by("position", "pk")}
+    for a in Attempt.objects.filter(exercise__course=course, user=user).order_by("exercise_id", "number"):
+        g = groups[a.exercise_id]
+        a.exercise = g.exercise  # no query per attempt
+        g.attempts.append(a)
+        g.best = a.score if g.best is None else max(g.best, a.score)
+    for s in Submission.objects.filter(exercise__course=course, user=user).defer("report").order_by("queued_at", "pk"):
+        g = groups[s.exercise_id]
+        s.exercise = g.exercise
+        g.submissions.append(s)
+    return [g for g in groups.values() if g.attempts or g.submissions]
+
+
+# --- Per-exercise statistics ------------------------------------------------------------------
+
+@dataclass
+class ExerciseStats:
+    exercise: Exercise
+    students: int  # students in the course
+    first_scores: list[float]  # one per student who attempted, their first attempt's score in [0, 1]
+    best_scores: list[float]  # one per student who attempted, in [0, 1]
+    attempt_counts: list[int]  # one per student who attempted
+    item_points: list[float]  # best points on this exercise, per student who attempted
+    total_points: list[float]  # the same students' gradebook total (best points, published exercises)
+
+
+def exercise_get_in_course(*, course: Course, exercise_id: int) -> Exercise:
+    from django.http import Http404
+
+    exercise = Exercise.objects.filter(course=course, pk=exercise_id).first()
+    if exercise is None:
+        raise Http404
+    return exercise
+
+
+def exercise_statistics(*, course: Course, exercise: Exercise) -> ExerciseStats:
+    """The numbers behind the statistics page, in a constant number of queries."""
+    exercises, rows = gradebook_rows(course=course)
+    in_total = any(e.pk == exercise.pk for e in exercises)
+    totals = {r.user.pk: r.total_points for r in rows}
+    first: dict[int, float] = {}
+    best: dict[int, float] = {}
+    count: dict[int, int] = {}
+    attempts = (
+        Attempt.objects.filter(exercise=exercise, user_id__in=course_students(course=course).values("pk"))
+        .order_by("user_id", "number")
+        .values_list("user_id", "score")
+    )
+    for user_id, score in attempts:
+        first.setdefault(user_id, score)
+        best[user_id] = max(best.get(user_id, score), score)
+        count[user_id] = count.get(user_id, 0) + 1
+    users = list(first)
+    item_points = [best[u] * exercise.max_score for u in users]
+    total_points = [
+        totals.get(u, 0.0) if in_total else totals.get(u, 0.0) + best[u] * exercise.max_score for u in users
+    ]
+    return ExerciseStats(
+        exercise=exercise,
+        students=len(rows),
+        first_scores=[first[u] for u in users],
+        best_scores=[best[u] for u in users],
+        attempt_counts=[count[u] for u in users],
+        item_points=item_points,
+        total_points=total_points,
+    )

@@ -5,12 +5,23 @@ import csv
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from accounts.roles import Role, user_role
 from courses.models import Course, Enrollment
 from courses.selectors import course_get_taught
 
-from .selectors import gradebook_rows
+from .selectors import (
+    SORT_DIRECTIONS,
+    exercise_get_in_course,
+    exercise_statistics,
+    gradebook_filter,
+    gradebook_rows,
+    gradebook_sort,
+    student_activity,
+    student_get_in_course,
+)
 
 
 def _require_teacher(user) -> None:
@@ -31,13 +42,92 @@ def home(request):
 
 @login_required
 def course_gradebook(request, slug: str):
+    """The students × exercises matrix, sortable and filterable through GET parameters."""
     _require_teacher(request.user)
     course = course_get_taught(user=request.user, slug=slug)
-    exercises, rows = gradebook_rows(course=course)
-    query = (request.GET.get("q") or "").strip().lower()
-    if query:
-        rows = [r for r in rows if query in r.user.username.lower() or query in r.user.get_full_name().lower()]
-    return render(request, "gradebook/course.html", {"course": course, "exercises": exercises, "rows": rows, "q": query})
+    all_exercises, rows = gradebook_rows(course=course)
+    q = (request.GET.get("q") or "").strip()
+    exercise_q = (request.GET.get("exercise") or "").strip()
+    late_only = request.GET.get("late") == "1"
+    sort = request.GET.get("sort") or "name"
+    if sort not in ("name", "total") and not (sort.isdigit() and any(str(e.pk) == sort for e in all_exercises)):
+        sort = "name"
+    direction = request.GET.get("dir") if request.GET.get("dir") in SORT_DIRECTIONS else "asc"
+    exercises, rows = gradebook_filter(exercises=all_exercises, rows=rows, q=q, exercise_q=exercise_q, late_only=late_only)
+    rows = gradebook_sort(rows=rows, sort=sort, direction=direction)
+
+    filters = {k: v for k, v in (("q", q), ("exercise", exercise_q), ("late", "1" if late_only else "")) if v}
+
+    def header(key: str, label: str, **extra) -> dict:
+        active = sort == key
+        # A click on the sorted column flips it; on another column, names start A→Z, scores high→low.
+        next_dir = ("desc" if direction == "asc" else "asc") if active else ("asc" if key == "name" else "desc")
+        return {"key": key, "label": label, "active": active, "dir": direction if active else "",
+                "href": "?" + urlencode({**filters, "sort": key, "dir": next_dir}), **extra}
+
+    student_url = reverse("gradebook:student", args=[course.slug, 0])[: -len("0/")]
+    columns = [
+        header(str(e.pk), str(n), exercise=e,
+               stats_url=reverse("gradebook:exercise_stats", args=[course.slug, e.pk]))
+        for n, e in ((all_exercises.index(e) + 1, e) for e in exercises)
+    ]
+    table = [
+        {
+            "row": row,
+            "url": f"{student_url}{row.user.pk}/",
+            "cells": [(row.best.get(e.pk), e.pk in row.late, row.attempts.get(e.pk, 0)) for e in exercises],
+        }
+        for row in rows
+    ]
+    return render(request, "gradebook/course.html", {
+        "course": course, "exercises": exercises, "all_exercises": all_exercises, "rows": rows, "table": table,
+        "columns": columns, "name_header": header("name", ""), "total_header": header("total", ""),
+        "q": q, "exercise_q": exercise_q, "late_only": late_only, "sort": sort, "dir": direction,
+    })
+
+
+@login_required
+def student_detail(request, slug: str, user_id: int):
+    """One student's every attempt and model submission in the course, grouped by exercise."""
+    _require_teacher(request.user)
+    course = course_get_taught(user=request.user, slug=slug)
+    student = student_get_in_course(course=course, user_id=user_id)
+    groups = student_activity(course=course, user=student)
+    return render(request, "gradebook/student.html", {"course": course, "student": student, "groups": groups})
+
+
+@login_required
+def exercise_stats(request, slug: str, exercise_id: int):
+    """Score histogram, attempts distribution and, for quiz items, facility and discrimination."""
+    from django.utils.safestring import mark_safe
+    from django.utils.translation import gettext as _
+
+    from . import statistics
+
+    _require_teacher(request.user)
+    course = course_get_taught(user=request.user, slug=slug)
+    exercise = exercise_get_in_course(course=course, exercise_id=exercise_id)
+    stats = exercise_statistics(course=course, exercise=exercise)
+    # Both SVGs are built from numbers and html-escaped labels only (see gradebook.statistics).
+    histogram = mark_safe(statistics.score_histogram_svg(
+        stats.best_scores, bins=10, x_label=_("Best score (%)"), y_label=_("Students"),
+        title=_("Best scores of the students who attempted it")))
+    first_histogram = mark_safe(statistics.score_histogram_svg(
+        stats.first_scores, bins=10, x_label=_("First-attempt score (%)"), y_label=_("Students"),
+        title=_("First-attempt scores")))
+    attempts = mark_safe(statistics.attempts_distribution_svg(
+        stats.attempt_counts, x_label=_("Attempts"), y_label=_("Students"), title=_("Attempts per student")))
+    facility = statistics.facility_index(stats.first_scores)
+    discrimination = statistics.discrimination_index(stats.item_points, stats.total_points)
+    n = len(stats.first_scores)
+    return render(request, "gradebook/exercise_stats.html", {
+        "course": course, "exercise": exercise, "stats": stats, "attempted": n,
+        "histogram_svg": histogram, "first_histogram_svg": first_histogram, "attempts_svg": attempts,
+        "facility": facility, "discrimination": discrimination,
+        "is_quiz": exercise.type != "model",  # every instant-answer question is a quiz item
+        "mean_best": (sum(stats.best_scores) / n) if n else None,
+        "mean_attempts": (sum(stats.attempt_counts) / n) if n else None,
+    })
 
 
 @login_required
@@ -72,7 +162,7 @@ def exercise_regrade_view(request, slug: str, exercise_id: int):
     from django.utils.translation import gettext as _
 
     from exercises.models import Exercise
-    from exercises.services import exercise_regrade
+    from .services import exercise_regrade_audited
 
     _require_teacher(request.user)
     if request.method != "POST":
@@ -81,7 +171,73 @@ def exercise_regrade_view(request, slug: str, exercise_id: int):
     exercise = Exercise.objects.filter(course=course, pk=exercise_id).first()
     if exercise is None:
         raise Http404
-    report = exercise_regrade(exercise=exercise)
+    report = exercise_regrade_audited(exercise=exercise, actor=request.user)
     messages.success(request, _("“%(title)s” re-graded: %(n)s attempts, %(changed)s changed, %(requeued)s models queued again.") % {
         "title": exercise.title, "n": report.attempts, "changed": report.changed, "requeued": report.requeued})
     return redirect("gradebook:course", slug=course.slug)
+
+
+def _teacher_student_exercise(request, slug: str, user_id: int, exercise_id: int):
+    from courses.selectors import course_students
+    from exercises.models import Exercise
+
+    _require_teacher(request.user)
+    if request.method != "POST":
+        raise Http404
+    course = course_get_taught(user=request.user, slug=slug)
+    student = course_students(course=course).filter(pk=user_id).first()
+    exercise = Exercise.objects.filter(course=course, pk=exercise_id).first()
+    if student is None or exercise is None:
+        raise Http404
+    return course, student, exercise
+
+
+@login_required
+def override_view(request, slug: str, user_id: int, exercise_id: int):
+    from django.contrib import messages
+    from django.shortcuts import redirect
+    from django.utils.translation import gettext as _
+
+    from .services import OverrideError, grade_override
+
+    course, student, exercise = _teacher_student_exercise(request, slug, user_id, exercise_id)
+    try:
+        percent = float(request.POST.get("percent", ""))
+        grade_override(exercise=exercise, student=student, score=percent / 100, comment=request.POST.get("comment", ""), actor=request.user)
+    except (ValueError, OverrideError):
+        messages.error(request, _("Give a grade between 0 and 100 % and a comment: both are required."))
+    else:
+        messages.success(request, _("Grade overridden; the audit log keeps the old and new grade."))
+    return redirect("gradebook:student", slug=course.slug, user_id=student.pk)
+
+
+@login_required
+def extension_view(request, slug: str, user_id: int, exercise_id: int):
+    from django.contrib import messages
+    from django.shortcuts import redirect
+    from django.utils.dateparse import parse_datetime
+    from django.utils.timezone import get_current_timezone, is_naive, make_aware
+    from django.utils.translation import gettext as _
+
+    from .services import extension_grant
+
+    course, student, exercise = _teacher_student_exercise(request, slug, user_id, exercise_id)
+    due = parse_datetime(request.POST.get("due_at", "") or "")
+    if due is None:
+        messages.error(request, _("Give a date and a time."))
+    else:
+        if is_naive(due):
+            due = make_aware(due, get_current_timezone())
+        extension_grant(exercise=exercise, student=student, due_at=due, actor=request.user)
+        messages.success(request, _("Due date extended for this student."))
+    return redirect("gradebook:student", slug=course.slug, user_id=student.pk)
+
+
+@login_required
+def audit_view(request, slug: str):
+    from .models import AuditLog
+
+    _require_teacher(request.user)
+    course = course_get_taught(user=request.user, slug=slug)
+    entries = AuditLog.objects.filter(course=course).select_related("actor", "student", "exercise")[:500]
+    return render(request, "gradebook/audit.html", {"course": course, "entries": entries})

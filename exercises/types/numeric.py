@@ -1,0 +1,148 @@
+"""Numerical questions: a number, right within a tolerance, with partial credit per answer.
+
+Several accepted answers may carry different weights (Moodle's GIFT ``{#=3.14:0.01 =%50%3:0.5}``):
+the score is the best weight among the answers the number falls within.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from grader.answers import parse_float, require_fields
+from grader.result import GradeResult, i18n
+from grader.text import join_lines
+
+from .base import (
+    I18N_SCHEMA, JSON_SCHEMA_DIALECT, ExerciseType, check_localised, form_value,
+    params_error, require_mapping,
+)
+
+MAX_ANSWERS = 20
+MAX_UNIT = 40
+# Answers are parsed with grader.answers.parse_float: keep the key within its reach.
+MAX_VALUE = 1e12
+
+
+def _number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+class NumericType(ExerciseType):
+    name = "numeric"
+    label = i18n("Réponse numérique", "Numerical answer")
+    form_fields = ("value",)
+    params_schema = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": "numeric",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["answers"],
+        "properties": {
+            "answers": {
+                "type": "array", "minItems": 1, "maxItems": MAX_ANSWERS,
+                "items": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["value", "tolerance"],
+                    "properties": {
+                        "value": {"type": "number"},
+                        "tolerance": {"type": "number", "minimum": 0},
+                        "weight": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
+                        "feedback": I18N_SCHEMA,
+                    },
+                },
+                "description": "Accepted values; at least one has weight 1.",
+            },
+            "unit": {"type": "string", "maxLength": MAX_UNIT,
+                     "description": "Shown after the input field."},
+        },
+    }
+
+    def validate_params(self, params: Any) -> None:
+        require_mapping(params, allowed={"answers", "unit"}, required={"answers"})
+        if "unit" in params and not (isinstance(params["unit"], str)
+                                     and len(params["unit"]) <= MAX_UNIT):
+            raise params_error(f"« unit » est un texte d'au plus {MAX_UNIT} caractères.",
+                               f"“unit” is a text of at most {MAX_UNIT} characters.")
+        answers = params["answers"]
+        if not isinstance(answers, list) or not 1 <= len(answers) <= MAX_ANSWERS:
+            raise params_error(f"Il faut entre 1 et {MAX_ANSWERS} réponses acceptées.",
+                               f"Between 1 and {MAX_ANSWERS} accepted answers are needed.")
+        for position, answer in enumerate(answers, start=1):
+            self._validate_answer(position, answer)
+        if not any(answer.get("weight", 1) == 1 for answer in answers):
+            raise params_error("Aucune réponse ne vaut tous les points (weight 1).",
+                               "No answer earns full marks (weight 1).")
+        self.check_generation(params)
+
+    @staticmethod
+    def _validate_answer(position: int, answer: Any) -> None:
+        where_fr, where_en = f"Réponse {position}", f"Answer {position}"
+        if not isinstance(answer, Mapping):
+            raise params_error(f"{where_fr} : un objet {{value, tolerance}} est attendu.",
+                               f"{where_en}: an object {{value, tolerance}} is expected.")
+        extra = set(answer) - {"value", "tolerance", "weight", "feedback"}
+        missing = {"value", "tolerance"} - set(answer)
+        if extra or missing:
+            key = sorted(str(k) for k in (extra or missing))[0]
+            raise params_error(
+                f"{where_fr} : clé {'inconnue' if extra else 'manquante'} « {key} ».",
+                f"{where_en}: {'unknown' if extra else 'missing'} key “{key}”.")
+        if not (_number(answer["value"]) and abs(answer["value"]) <= MAX_VALUE):
+            raise params_error(
+                f"{where_fr} : « value » est un nombre fini, pas {answer['value']!r}.",
+                f"{where_en}: “value” is a finite number, not {answer['value']!r}.")
+        if not (_number(answer["tolerance"]) and answer["tolerance"] >= 0):
+            raise params_error(
+                f"{where_fr} : « tolerance » est un nombre positif ou nul, "
+                f"pas {answer['tolerance']!r}.",
+                f"{where_en}: “tolerance” is a number >= 0, not {answer['tolerance']!r}.")
+        weight = answer.get("weight", 1)
+        if not (_number(weight) and 0 <= weight <= 1):
+            raise params_error(f"{where_fr} : « weight » est entre 0 et 1, pas {weight!r}.",
+                               f"{where_en}: “weight” is between 0 and 1, not {weight!r}.")
+        if "feedback" in answer:
+            check_localised(answer["feedback"], f"{where_en}, feedback")
+
+    def generate(self, params: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        answers = []
+        for answer in params["answers"]:
+            item = {"value": float(answer["value"]), "tolerance": float(answer["tolerance"]),
+                    "weight": float(answer.get("weight", 1))}
+            if "feedback" in answer:
+                item["feedback"] = dict(answer["feedback"])
+            answers.append(item)
+        return {"unit": str(params.get("unit", "")), "_answers": answers}
+
+    def parse_answer(self, variant: Mapping[str, Any], answer: Any) -> dict[str, Any]:
+        fields = require_fields(answer, ["value"])
+        return {"value": parse_float(fields["value"], limit=MAX_VALUE * 10)}
+
+    def grade(self, variant: Mapping[str, Any], parsed_answer: Mapping[str, Any]) -> GradeResult:
+        value = float(parsed_answer["value"])
+        # A hair of slack, so that 0.1 + 0.2 falls within 0.3 ± 0.
+        matching = [answer for answer in variant["_answers"]
+                    if abs(value - answer["value"])
+                    <= answer["tolerance"] + 1e-9 * max(1.0, abs(answer["value"]))]
+        score = max((answer["weight"] for answer in matching), default=0.0)
+        correct = score == 1.0
+        if correct:
+            headline = i18n("Bonne réponse.", "Correct.")
+        elif score > 0:
+            headline = i18n(f"Réponse en partie juste ({score:.0%} des points).",
+                            f"Partly right ({score:.0%} of the marks).")
+        else:
+            headline = i18n("Ce n'est pas la bonne réponse.", "That is not the right answer.")
+        lines = [headline] + [answer["feedback"] for answer in matching if "feedback" in answer]
+        return GradeResult(score=score, correct=correct, feedback=join_lines(lines),
+                           details={"matched": len(matching), "hint": headline})
+
+    def solve(self, variant: Mapping[str, Any]) -> dict[str, Any]:
+        best = max(variant["_answers"], key=lambda answer: answer["weight"])
+        return {"value": best["value"]}
+
+    def answer_from_form(self, variant: Mapping[str, Any], data: Any) -> dict[str, Any]:
+        return {"value": form_value(data, "value")}

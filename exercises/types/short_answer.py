@@ -1,0 +1,155 @@
+"""Short text answers: the student's words compared with a list of accepted answers.
+
+Spaces at the ends are dropped and runs of spaces count as one; letters are compared
+case-insensitively (``casefold``) unless ``case_sensitive`` is set; accents always count.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from grader.answers import require_fields
+from grader.result import AnswerError, GradeResult, i18n
+from grader.text import join_lines
+
+from .base import (
+    I18N_SCHEMA, JSON_SCHEMA_DIALECT, ExerciseType, check_localised, form_value,
+    params_error, require_mapping,
+)
+
+MAX_ANSWERS = 30
+MAX_LENGTH = 200
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str, *, case_sensitive: bool) -> str:
+    text = _SPACES.sub(" ", text.strip())
+    return text if case_sensitive else text.casefold()
+
+
+class ShortAnswerType(ExerciseType):
+    name = "short_answer"
+    label = i18n("Réponse courte", "Short answer")
+    form_fields = ("text",)
+    params_schema = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": "short_answer",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["answers"],
+        "properties": {
+            "answers": {
+                "type": "array", "minItems": 1, "maxItems": MAX_ANSWERS,
+                "items": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["text"],
+                    "properties": {
+                        "text": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH},
+                        "weight": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
+                        "feedback": I18N_SCHEMA,
+                    },
+                },
+                "description": "Accepted answers; at least one has weight 1.",
+            },
+            "case_sensitive": {"type": "boolean", "default": False},
+        },
+    }
+
+    def validate_params(self, params: Any) -> None:
+        require_mapping(params, allowed={"answers", "case_sensitive"}, required={"answers"})
+        if "case_sensitive" in params and not isinstance(params["case_sensitive"], bool):
+            raise params_error("« case_sensitive » vaut true ou false.",
+                               "“case_sensitive” is true or false.")
+        answers = params["answers"]
+        if not isinstance(answers, list) or not 1 <= len(answers) <= MAX_ANSWERS:
+            raise params_error(f"Il faut entre 1 et {MAX_ANSWERS} réponses acceptées.",
+                               f"Between 1 and {MAX_ANSWERS} accepted answers are needed.")
+        seen = set()
+        for position, answer in enumerate(answers, start=1):
+            self._validate_answer(position, answer)
+            key = normalise(answer["text"], case_sensitive=params.get("case_sensitive", False))
+            if key in seen:
+                raise params_error(f"Réponse {position} : « {answer['text']} » est en double.",
+                                   f"Answer {position}: “{answer['text']}” is a duplicate.")
+            seen.add(key)
+        if not any(answer.get("weight", 1) == 1 for answer in answers):
+            raise params_error("Aucune réponse ne vaut tous les points (weight 1).",
+                               "No answer earns full marks (weight 1).")
+        self.check_generation(params)
+
+    @staticmethod
+    def _validate_answer(position: int, answer: Any) -> None:
+        where_fr, where_en = f"Réponse {position}", f"Answer {position}"
+        if not isinstance(answer, Mapping):
+            raise params_error(f"{where_fr} : un objet {{text, weight}} est attendu.",
+                               f"{where_en}: an object {{text, weight}} is expected.")
+        extra = set(answer) - {"text", "weight", "feedback"}
+        if extra or "text" not in answer:
+            key = sorted(str(k) for k in extra)[0] if extra else "text"
+            raise params_error(
+                f"{where_fr} : clé {'inconnue' if extra else 'manquante'} « {key} ».",
+                f"{where_en}: {'unknown' if extra else 'missing'} key “{key}”.")
+        text = answer["text"]
+        if not (isinstance(text, str) and text.strip() and len(text) <= MAX_LENGTH):
+            raise params_error(
+                f"{where_fr} : « text » est un texte non vide d'au plus {MAX_LENGTH} caractères.",
+                f"{where_en}: “text” is a non-empty text of at most {MAX_LENGTH} characters.")
+        weight = answer.get("weight", 1)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            raise params_error(f"{where_fr} : « weight » est entre 0 et 1, pas {weight!r}.",
+                               f"{where_en}: “weight” is between 0 and 1, not {weight!r}.")
+        if "feedback" in answer:
+            check_localised(answer["feedback"], f"{where_en}, feedback")
+
+    def generate(self, params: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        answers = []
+        for answer in params["answers"]:
+            item = {"text": answer["text"], "weight": float(answer.get("weight", 1))}
+            if "feedback" in answer:
+                item["feedback"] = dict(answer["feedback"])
+            answers.append(item)
+        return {"max_length": MAX_LENGTH, "_answers": answers,
+                "_case_sensitive": bool(params.get("case_sensitive", False))}
+
+    def parse_answer(self, variant: Mapping[str, Any], answer: Any) -> dict[str, Any]:
+        text = require_fields(answer, ["text"])["text"]
+        if not isinstance(text, str):
+            raise AnswerError({"fr": "La réponse « text » est un texte.",
+                               "en": "The answer “text” is a string."})
+        text = _SPACES.sub(" ", text.strip())
+        if not text:
+            raise AnswerError({"fr": "La réponse est vide.", "en": "The answer is empty."})
+        if len(text) > MAX_LENGTH:
+            raise AnswerError({
+                "fr": f"La réponse dépasse {MAX_LENGTH} caractères.",
+                "en": f"The answer is longer than {MAX_LENGTH} characters.",
+            })
+        return {"text": text}
+
+    def grade(self, variant: Mapping[str, Any], parsed_answer: Mapping[str, Any]) -> GradeResult:
+        sensitive = variant["_case_sensitive"]
+        given = normalise(parsed_answer["text"], case_sensitive=sensitive)
+        matching = [answer for answer in variant["_answers"]
+                    if normalise(answer["text"], case_sensitive=sensitive) == given]
+        score = max((answer["weight"] for answer in matching), default=0.0)
+        correct = score == 1.0
+        if correct:
+            headline = i18n("Bonne réponse.", "Correct.")
+        elif score > 0:
+            headline = i18n(f"Réponse partiellement juste ({score:.0%} des points).",
+                            f"Partly right ({score:.0%} of the marks).")
+        else:
+            headline = i18n("Ce n'est pas la bonne réponse.", "That is not the right answer.")
+        lines = [headline] + [answer["feedback"] for answer in matching if "feedback" in answer]
+        return GradeResult(score=score, correct=correct, feedback=join_lines(lines),
+                           details={"matched": bool(matching), "hint": headline})
+
+    def solve(self, variant: Mapping[str, Any]) -> dict[str, Any]:
+        best = max(variant["_answers"], key=lambda answer: answer["weight"])
+        return {"text": best["text"]}
+
+    def answer_from_form(self, variant: Mapping[str, Any], data: Any) -> dict[str, Any]:
+        return {"text": form_value(data, "text")}

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditLog(models.Model):
+    """Who changed a grade or a rule, when, and from what to what. Never edited, never deleted."""
+
+    class Action(models.TextChoices):
+        REGRADE = "regrade", _("regrade")
+        OVERRIDE = "override", _("grade override")
+        EXTENSION = "extension", _("due-date extension")
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="audit_log")
+    exercise = models.ForeignKey("exercises.Exercise", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    old = models.JSONField(default=dict, blank=True)
+    new = models.JSONField(default=dict, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
+
+
+class GradeOverride(models.Model):
+    """A teacher's grade for one student and exercise, replacing the best attempt's score."""
+
+    exercise = models.ForeignKey("exercises.Exercise", on_delete=models.CASCADE, related_name="overrides")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="grade_overrides")
+    score = models.FloatField(help_text="In [0, 1].")
+    comment = models.TextField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["exercise", "student"], name="override_unique_exercise_student"),
+            models.CheckConstraint(condition=models.Q(score__gte=0) & models.Q(score__lte=1), name="override_score_range"),
+        ]

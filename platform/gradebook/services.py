@@ -1,0 +1,73 @@
+"""Teachers' writes: grade overrides, extensions and regrades, each recorded in the audit log."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from exercises.models import Attempt, Exercise, Extension
+
+from .models import AuditLog, GradeOverride
+
+
+class OverrideError(ValueError):
+    pass
+
+
+def _best(exercise: Exercise, student) -> float | None:
+    return Attempt.objects.filter(exercise=exercise, user=student).aggregate(best=Max("score"))["best"]
+
+
+@transaction.atomic
+def grade_override(*, exercise: Exercise, student, score: float, comment: str, actor) -> GradeOverride:
+    """Replace a student's grade on one exercise. A comment is required: it is the why."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise OverrideError("A comment is required to override a grade.")
+    if not 0.0 <= float(score) <= 1.0:
+        raise OverrideError("The score is between 0 and 1.")
+    previous = GradeOverride.objects.filter(exercise=exercise, student=student).first()
+    old = {"score": previous.score, "override": True} if previous else {"score": _best(exercise, student), "override": False}
+    override, _ = GradeOverride.objects.update_or_create(
+        exercise=exercise, student=student, defaults={"score": float(score), "comment": comment, "by": actor}
+    )
+    AuditLog.objects.create(
+        actor=actor, action=AuditLog.Action.OVERRIDE, course=exercise.course, exercise=exercise, student=student,
+        old=old, new={"score": float(score), "override": True}, comment=comment,
+    )
+    return override
+
+
+@transaction.atomic
+def extension_grant(*, exercise: Exercise, student, due_at: datetime, actor, comment: str = "") -> Extension:
+    """Give one student a later due date; lateness is then judged against it."""
+    previous = Extension.objects.filter(exercise=exercise, user=student).first()
+    old_due = previous.due_at if previous else exercise.due_at
+    extension, _ = Extension.objects.update_or_create(
+        exercise=exercise, user=student, defaults={"due_at": due_at, "created_by": actor}
+    )
+    AuditLog.objects.create(
+        actor=actor, action=AuditLog.Action.EXTENSION, course=exercise.course, exercise=exercise, student=student,
+        old={"due_at": old_due.isoformat() if old_due else None}, new={"due_at": due_at.isoformat()}, comment=comment,
+    )
+    return extension
+
+
+def exercise_regrade_audited(*, exercise: Exercise, actor):
+    """Regrade an exercise and record every score it changed (old → new) in the audit log."""
+    from exercises.services import exercise_regrade
+
+    before = dict(Attempt.objects.filter(exercise=exercise).values_list("pk", "score"))
+    report = exercise_regrade(exercise=exercise)
+    after = dict(Attempt.objects.filter(exercise=exercise).values_list("pk", "score"))
+    changed = {pk: (before.get(pk), after.get(pk)) for pk in before.keys() | after.keys() if before.get(pk) != after.get(pk)}
+    AuditLog.objects.create(
+        actor=actor, action=AuditLog.Action.REGRADE, course=exercise.course, exercise=exercise,
+        old={str(pk): old for pk, (old, _new) in changed.items()},
+        new={str(pk): new for pk, (_old, new) in changed.items()},
+        comment=f"{report.attempts} attempts, {report.changed} changed, {report.requeued} models queued again "
+                f"({timezone.now():%Y-%m-%d %H:%M})",
+    )
+    return report
