@@ -206,6 +206,18 @@ def _submission_payload(submission, *, viewer) -> dict:
     from .submissions import private_split_visible
 
     metrics = dict(submission.metrics)
+    from accounts.roles import Role, user_role
+
+    if grades_hidden(exercise=submission.exercise) and user_role(viewer) == Role.STUDENT:
+        # Before the release date: the status only, no accuracy, grade or feedback.
+        return {
+            "id": submission.pk, "status": submission.status, "score": None, "metrics": {},
+            "feedback": localize({"fr": "Soumission enregistrée ; les résultats seront publiés plus tard.",
+                                  "en": "Submission recorded; results will be released later."})
+            if submission.status == "done" else (localize(submission.feedback) if submission.feedback else None),
+            "position": submission_position(submission=submission), "progress": submission.progress,
+            "queued_at": submission.queued_at, "started_at": submission.started_at, "finished_at": submission.finished_at,
+        }
     if not private_split_visible(exercise=submission.exercise, viewer=viewer):
         # Kaggle-style: the private split and the grade it drives wait for the deadline.
         metrics.pop("private_accuracy", None)

@@ -24,7 +24,7 @@ from .models import Exercise
 from .types import REGISTRY, get_type
 
 EXERCISE_FIELDS = ("section", "title", "statement", "explanation")
-POLICY_FIELDS = ("max_attempts", "retry_penalty", "due_at", "late_policy", "late_penalty")
+POLICY_FIELDS = ("max_attempts", "retry_penalty", "due_at", "late_policy", "late_penalty", "grades_visible_at")
 
 
 class CourseFileError(ValueError):
@@ -117,6 +117,7 @@ def _exercise_fields(data: dict, path: Path) -> dict:
         else _int(policy["max_attempts"], f"{name}: policy max_attempts", low=1),
         "retry_penalty": _float(policy.get("retry_penalty") or 0, f"{name}: policy retry_penalty", low=0, high=1),
         "due_at": _datetime(policy.get("due_at"), f"{name}: policy due_at"),
+        "grades_visible_at": _datetime(policy.get("grades_visible_at"), f"{name}: policy grades_visible_at"),
         "late_policy": policy.get("late_policy", Exercise.LatePolicy.PENALTY),
         "late_penalty": _float(policy.get("late_penalty") or 0, f"{name}: policy late_penalty", low=0, high=1),
     }
@@ -194,6 +195,7 @@ def course_export(*, course: Course, path: Path) -> int:
                 "max_attempts": ex.max_attempts,
                 "retry_penalty": ex.retry_penalty,
                 "due_at": ex.due_at,
+                "grades_visible_at": ex.grades_visible_at,
                 "late_policy": ex.late_policy,
                 "late_penalty": ex.late_penalty,
             },

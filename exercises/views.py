@@ -102,6 +102,12 @@ from .submissions import (  # noqa: E402
 )
 
 
+def _teaches(user, exercise) -> bool:
+    from courses.selectors import course_get_for_user
+
+    return course_get_for_user(user=user, slug=exercise.course.slug)[1] == "teacher"
+
+
 def _model_context(request, exercise, role, **extra):
     context = _exercise_context(request, exercise, role, **extra)
     context["submissions"] = list(Submission.objects.filter(exercise=exercise, user=request.user)[:20])
@@ -147,6 +153,8 @@ def submission_status(request, submission_id: int):
             "s": submission,
             "position": submission_position(submission=submission),
             "reveal_private": private_split_visible(exercise=submission.exercise, viewer=request.user),
+            "grades_hidden": grades_hidden(exercise=submission.exercise) and submission.user_id == request.user.pk
+            and not _teaches(request.user, submission.exercise),
         },
     )
 

@@ -133,3 +133,28 @@ def course_import_zip(request):
     else:
         messages.success(request, _("course %(slug)s: %(n)s exercises") % {"slug": report.course.slug, "n": report.exercises})
     return redirect("authoring:home")
+
+
+@login_required
+@require_POST
+def course_import_gift(request, slug: str):
+    """Import a Moodle GIFT quiz file into a course: all or nothing, errors with their lines."""
+    from .gift import GiftError, gift_import
+
+    _require_admin(request)
+    course = get_object_or_404(Course, slug=slug)
+    upload = request.FILES.get("gift")
+    if upload is None or upload.size > 2 * 2**20:
+        messages.error(request, _("Choose a GIFT file (.gift or .txt, 2 MB at most)."))
+        return redirect("authoring:home")
+    try:
+        text = upload.read().decode("utf-8-sig")
+        exercises = gift_import(course=course, text=text)
+    except UnicodeDecodeError:
+        messages.error(request, _("The file is not UTF-8 text."))
+    except GiftError as exc:
+        lines = "; ".join(f"line {line}: {message}" for line, message in exc.errors[:20])
+        messages.error(request, _("Nothing was imported: %(errors)s") % {"errors": lines})
+    else:
+        messages.success(request, _("course %(slug)s: %(n)s questions imported") % {"slug": course.slug, "n": len(exercises)})
+    return redirect("authoring:home")

@@ -23,6 +23,7 @@ SEED_COUNT = len(list((SEED / "exercises").glob("*.yaml")))
 EXERCISE_FIELDS = [
     "slug", "type", "position", "section_i18n", "title_i18n", "statement_i18n", "explanation_i18n", "params",
     "max_score", "weight", "max_attempts", "retry_penalty", "due_at", "late_policy", "late_penalty", "published",
+    "grades_visible_at",
 ]
 COURSE_FIELDS = ["title_i18n", "description_i18n", "language"]
 
@@ -108,7 +109,8 @@ def test_a_course_folder_round_trips(tmp_path):
     # Give the policies values a seed file does not hold, so they travel too.
     Exercise.objects.filter(course=original, slug="kernel-reconstruct-blur").update(
         due_at=datetime(2026, 3, 1, 18, 30, tzinfo=timezone.utc), late_policy="closed", late_penalty=0.3,
-        max_attempts=None, retry_penalty=0.125, max_score=2.5, weight=0.5)
+        max_attempts=None, retry_penalty=0.125, max_score=2.5, weight=0.5,
+        grades_visible_at=datetime(2026, 3, 8, 9, 0, tzinfo=timezone.utc))
     Exercise.objects.filter(course=original, slug="cnn-1d-data").update(published=False)
     before = snapshot(original)
 

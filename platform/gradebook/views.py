@@ -241,3 +241,28 @@ def audit_view(request, slug: str):
     course = course_get_taught(user=request.user, slug=slug)
     entries = AuditLog.objects.filter(course=course).select_related("actor", "student", "exercise")[:500]
     return render(request, "gradebook/audit.html", {"course": course, "entries": entries})
+
+
+@login_required
+def submissions_zip(request, slug: str, exercise_id: int):
+    """Every model file of one exercise, as a zip named by student (teachers)."""
+    import io
+    import zipfile
+    from pathlib import Path
+
+    from exercises.models import Exercise, Submission
+
+    _require_teacher(request.user)
+    course = course_get_taught(user=request.user, slug=slug)
+    exercise = Exercise.objects.filter(course=course, pk=exercise_id, type="model").first()
+    if exercise is None:
+        raise Http404
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # .keras files are zips already
+        for sub in Submission.objects.filter(exercise=exercise).select_related("user").order_by("user__username", "pk"):
+            path = Path(sub.file.path)
+            if path.is_file():
+                archive.write(path, f"{sub.user.username}/{sub.pk}-{sub.status}.keras")
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{course.slug}-{exercise.slug}-submissions.zip"'
+    return response

@@ -119,3 +119,51 @@ def test_override_and_extension_from_the_drill_down_page(course):
     assert "Oral exam instead" in audit and audit.count("<tr>") >= 3
     assert _client(alice).post(override_url, {"percent": "100", "comment": "me"}).status_code == 404
     assert _client(alice).get("/teach/cnn-diffusion/audit/").status_code == 404
+
+
+def _done_submission(exercise, user):
+    from django.core.files.base import ContentFile
+
+    from exercises.models import Submission
+
+    sub = Submission(exercise=exercise, user=user, original_name="m.keras", status="done", score=0.85,
+                     metrics={"public_accuracy": 0.9, "private_accuracy": 0.88, "accuracy": 0.89, "public_grade": 0.85},
+                     feedback={"fr": "Précision 90 %", "en": "Accuracy 90 %"})
+    sub.file.save("m.keras", ContentFile(b"PK fake model bytes"), save=False)
+    sub.save()
+    return sub
+
+
+def test_model_results_are_hidden_before_release_and_teachers_download_all_files(course):
+    import io
+    import zipfile
+
+    exercise = Exercise.objects.get(course=course, slug="model-shapes-classifier")
+    alice, t = student(course, username="alice"), teacher(course)
+    sub = _done_submission(exercise, alice)
+    exercise.grades_visible_at = timezone.now() + timedelta(days=1)
+    exercise.save()
+    body = _client(alice).get(f"/api/v1/submissions/{sub.pk}").json()
+    assert body["status"] == "done" and body["score"] is None and body["metrics"] == {}
+    assert 'id="results-hidden"' in _client(alice).get(f"/submissions/{sub.pk}/").content.decode()
+    assert _client(t).get(f"/api/v1/submissions/{sub.pk}").json()["score"] == 0.85
+    response = _client(t).get(f"/teach/cnn-diffusion/exercises/{exercise.pk}/submissions.zip")
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert names == [f"alice/{sub.pk}-done.keras"]
+    assert _client(alice).get(f"/teach/cnn-diffusion/exercises/{exercise.pk}/submissions.zip").status_code == 404
+
+
+def test_gift_upload_from_the_authoring_page(course):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.factories import admin
+
+    client = _client(admin())
+    before = Exercise.objects.filter(course=course).count()
+    good = "::Pi::Combien vaut pi ? {#3.14:0.01}\n\n::Chat::Le chat dort. {T}\n"
+    client.post("/author/cnn-diffusion/gift/", {"gift": SimpleUploadedFile("q.gift", good.encode())})
+    assert Exercise.objects.filter(course=course).count() == before + 2
+    bad = "::A::Question {=oui ~non\n\n::B::Autre {#abc}\n"
+    page = client.post("/author/cnn-diffusion/gift/", {"gift": SimpleUploadedFile("bad.gift", bad.encode())}, follow=True).content.decode()
+    assert "line 1" in page and "line 3" in page
+    assert Exercise.objects.filter(course=course).count() == before + 2
