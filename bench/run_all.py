@@ -5,6 +5,7 @@ import sys
 BENCHMARKS = [
     ("instant answers vs a bare Django JSON view", "bench.instant_answer"),
     ("model grading: end to end vs warm process vs fresh process", "bench.grading"),
+    ("the gradebook as the class grows", "bench.gradebook"),
 ]
 
 if __name__ == "__main__":
