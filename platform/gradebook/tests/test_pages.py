@@ -128,8 +128,8 @@ def test_exercise_stats_page_draws_svg_and_explains_the_indices(setup):
     assert 'class="bar"' in body
     # first attempts: alice 0.0, bob 0.5 -> facility 25 %
     assert response.context["facility"] == pytest.approx(25.0)
-    assert "Facility index" in body and "Discrimination index" in body
-    assert "30 %" in body and "0.3" in body
+    assert "Indice de facilité" in body and "Indice de discrimination" in body  # French by default
+    assert "30 %" in body and "0,3" in body  # the explanations of the indices, in French
     # model submissions are not quiz items: no item analysis there
     other = t.get(reverse("gradebook:exercise_stats", args=["cnn", setup["model"].pk]))
     assert other.status_code == 200 and "item-analysis" not in other.content.decode()
