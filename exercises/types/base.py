@@ -161,3 +161,19 @@ def field_error(field: str, error: AnswerError) -> AnswerError:
         "fr": f"Champ « {field} » : {error.message['fr']}",
         "en": f"Field “{field}”: {error.message['en']}",
     })
+
+
+def weighted_match_result(matching: Sequence[Mapping[str, Any]], **details: Any) -> GradeResult:
+    """Grade by the best weight among the accepted answers that match (numeric, short answer):
+    a headline, then the teacher's feedback on each match."""
+    from grader.text import join_lines
+
+    score = max((answer["weight"] for answer in matching), default=0.0)
+    if score == 1.0:
+        headline = i18n("Bonne réponse.", "Correct.")
+    elif score > 0:
+        headline = i18n(f"Réponse en partie juste ({score:.0%} des points).", f"Partly right ({score:.0%} of the marks).")
+    else:
+        headline = i18n("Ce n'est pas la bonne réponse.", "That is not the right answer.")
+    lines = [headline] + [answer["feedback"] for answer in matching if "feedback" in answer]
+    return GradeResult(score=score, correct=score == 1.0, feedback=join_lines(lines), details={**details, "hint": headline})

@@ -13,11 +13,10 @@ import numpy as np
 
 from grader.answers import require_fields
 from grader.result import AnswerError, GradeResult, i18n
-from grader.text import join_lines
 
 from .base import (
     I18N_SCHEMA, JSON_SCHEMA_DIALECT, ExerciseType, check_localised, form_value,
-    params_error, require_mapping,
+    params_error, require_mapping, weighted_match_result,
 )
 
 MAX_ANSWERS = 30
@@ -134,18 +133,7 @@ class ShortAnswerType(ExerciseType):
         given = normalise(parsed_answer["text"], case_sensitive=sensitive)
         matching = [answer for answer in variant["_answers"]
                     if normalise(answer["text"], case_sensitive=sensitive) == given]
-        score = max((answer["weight"] for answer in matching), default=0.0)
-        correct = score == 1.0
-        if correct:
-            headline = i18n("Bonne réponse.", "Correct.")
-        elif score > 0:
-            headline = i18n(f"Réponse partiellement juste ({score:.0%} des points).",
-                            f"Partly right ({score:.0%} of the marks).")
-        else:
-            headline = i18n("Ce n'est pas la bonne réponse.", "That is not the right answer.")
-        lines = [headline] + [answer["feedback"] for answer in matching if "feedback" in answer]
-        return GradeResult(score=score, correct=correct, feedback=join_lines(lines),
-                           details={"matched": bool(matching), "hint": headline})
+        return weighted_match_result(matching, matched=bool(matching))
 
     def solve(self, variant: Mapping[str, Any]) -> dict[str, Any]:
         best = max(variant["_answers"], key=lambda answer: answer["weight"])
