@@ -64,3 +64,20 @@ def teacher(course: Course | None = None, **kwargs):
 
 def admin(**kwargs):
     return UserFactory(with_role=Role.ADMIN, **kwargs)
+
+
+def logged_in(user):
+    """A test client with a session for ``user``."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def right_answer(exercise, user) -> dict:
+    """The reference answer of this student's own variant."""
+    from exercises.types import get_type
+    from exercises.variants import variant_generate
+
+    return get_type(exercise.type).solve(variant_generate(exercise=exercise, user_id=user.pk))

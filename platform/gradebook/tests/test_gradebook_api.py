@@ -1,50 +1,29 @@
 import pytest
-from django.core.management import call_command
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from courses.models import Course
 from exercises.models import Attempt, Exercise
 from exercises.services import attempt_submit
-from exercises.types import get_type
-from exercises.variants import variant_generate
 from gradebook.selectors import gradebook_rows
-from tests.factories import CourseFactory, student, teacher
+from tests.factories import CourseFactory, logged_in, right_answer, student, teacher
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def course():
-    call_command("load_course", verbosity=0)
-    return Course.objects.get(slug="cnn-diffusion")
-
-
-def _client(user):
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _solve(exercise, user):
-    return get_type(exercise.type).solve(variant_generate(exercise=exercise, user_id=user.pk))
 
 
 def test_gradebook_json_and_csv_for_the_teacher_only(course):
     exercise = Exercise.objects.get(course=course, slug="output-size-224-chain")
     alice = student(course, username="alice")
-    attempt_submit(exercise=exercise, user=alice, answer=_solve(exercise, alice))
-    t = _client(teacher(course))
+    attempt_submit(exercise=exercise, user=alice, answer=right_answer(exercise, alice))
+    t = logged_in(teacher(course))
     body = t.get("/api/v1/courses/cnn-diffusion/gradebook").json()
     row = next(r for r in body["rows"] if r["username"] == "alice")
     assert row["scores"]["output-size-224-chain"] == 1.0
     csv = t.get("/api/v1/courses/cnn-diffusion/gradebook.csv")
     assert csv["Content-Type"].startswith("text/csv")
     assert "alice" in csv.content.decode()
-    assert _client(alice).get("/api/v1/courses/cnn-diffusion/gradebook").status_code == 404
+    assert logged_in(alice).get("/api/v1/courses/cnn-diffusion/gradebook").status_code == 404
     other = CourseFactory(slug="other")
-    assert _client(teacher(other)).get("/api/v1/courses/cnn-diffusion/gradebook").status_code == 404
+    assert logged_in(teacher(other)).get("/api/v1/courses/cnn-diffusion/gradebook").status_code == 404
 
 
 def test_gradebook_costs_a_constant_number_of_queries(course):
@@ -52,7 +31,7 @@ def test_gradebook_costs_a_constant_number_of_queries(course):
         for i in range(n_students):
             user = student(course, username=f"q{n_students}-{i}")
             for exercise in Exercise.objects.filter(course=course, type="mcq")[:3]:
-                attempt_submit(exercise=exercise, user=user, answer={"choices": [_solve(exercise, user)["choices"][0]]})
+                attempt_submit(exercise=exercise, user=user, answer={"choices": [right_answer(exercise, user)["choices"][0]]})
         with CaptureQueriesContext(connection) as ctx:
             _exercises, rows = gradebook_rows(course=course)
             assert len(rows) >= n_students
@@ -65,26 +44,26 @@ def test_regrade_applies_a_fixed_key_and_keeps_penalties(course):
     exercise = Exercise.objects.get(course=course, slug="output-size-224-chain")
     bob = student(course, username="bob")
     wrong = attempt_submit(exercise=exercise, user=bob, answer={"shape": [1, 1, 1]})
-    right = attempt_submit(exercise=exercise, user=bob, answer=_solve(exercise, bob))
+    right = attempt_submit(exercise=exercise, user=bob, answer=right_answer(exercise, bob))
     # Simulate a buggy key that had marked the right answer wrong.
     Attempt.objects.filter(pk=right.pk).update(raw_score=0, score=0, correct=False)
-    t = _client(teacher(course))
+    t = logged_in(teacher(course))
     report = t.post(f"/api/v1/exercises/{exercise.pk}/regrade").json()
     assert report == {"attempts": 2, "changed": 1, "requeued": 0}
     right.refresh_from_db()
     wrong.refresh_from_db()
     assert right.correct and right.score == pytest.approx(0.9)  # the retry penalty still applies
     assert wrong.score < 1
-    assert _client(bob).post(f"/api/v1/exercises/{exercise.pk}/regrade").status_code == 404
+    assert logged_in(bob).post(f"/api/v1/exercises/{exercise.pk}/regrade").status_code == 404
 
 
 def test_regrade_button_on_the_gradebook_page(course):
     exercise = Exercise.objects.get(course=course, slug="output-size-224-chain")
-    t = _client(teacher(course))
+    t = logged_in(teacher(course))
     page = t.get("/teach/cnn-diffusion/gradebook/").content.decode()
     url = f"/teach/cnn-diffusion/exercises/{exercise.pk}/regrade/"
     assert url in page
     response = t.post(url, follow=True)
     assert response.status_code == 200
     assert "msg-success" in response.content.decode()  # the report of the regrade is shown
-    assert _client(student(course)).post(url).status_code == 404
+    assert logged_in(student(course)).post(url).status_code == 404

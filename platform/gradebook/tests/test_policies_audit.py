@@ -1,35 +1,15 @@
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from courses.models import Course
 from exercises.models import Attempt, Exercise
 from exercises.services import AttemptRefused, attempt_submit
-from exercises.types import get_type
-from exercises.variants import variant_generate
 from gradebook.models import AuditLog
-from tests.factories import PASSWORD, student, teacher
+from tests.factories import PASSWORD, logged_in, right_answer, student, teacher
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def course():
-    call_command("load_course", verbosity=0)
-    return Course.objects.get(slug="cnn-diffusion")
-
-
-def _client(user):
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _right(exercise, user):
-    return get_type(exercise.type).solve(variant_generate(exercise=exercise, user_id=user.pk))
 
 
 def test_an_extension_moves_one_students_due_date_judged_at_receipt(course):
@@ -38,21 +18,21 @@ def test_an_extension_moves_one_students_due_date_judged_at_receipt(course):
     exercise.due_at, exercise.late_policy = due, Exercise.LatePolicy.CLOSED
     exercise.save()
     alice, bob, t = student(course, username="alice"), student(course, username="bob"), teacher(course)
-    response = _client(t).post(f"/api/v1/exercises/{exercise.pk}/extensions",
+    response = logged_in(t).post(f"/api/v1/exercises/{exercise.pk}/extensions",
                                {"username": "alice", "due_at": (due + timedelta(days=1)).isoformat()}, content_type="application/json")
     assert response.status_code == 200
-    attempt = attempt_submit(exercise=exercise, user=alice, answer=_right(exercise, alice))
+    attempt = attempt_submit(exercise=exercise, user=alice, answer=right_answer(exercise, alice))
     assert not attempt.late and attempt.score == 1
     with pytest.raises(AttemptRefused):
-        attempt_submit(exercise=exercise, user=bob, answer=_right(exercise, bob))
+        attempt_submit(exercise=exercise, user=bob, answer=right_answer(exercise, bob))
     # Received before the personal due date but graded after it: not late.
     late_ex = Exercise.objects.get(course=course, slug="output-size-max-pooling")
     late_ex.due_at, late_ex.late_policy, late_ex.late_penalty = due, Exercise.LatePolicy.PENALTY, 0.5
     late_ex.save()
-    _client(t).post(f"/api/v1/exercises/{late_ex.pk}/extensions",
+    logged_in(t).post(f"/api/v1/exercises/{late_ex.pk}/extensions",
                     {"username": "bob", "due_at": (due + timedelta(minutes=30)).isoformat()}, content_type="application/json")
-    on_time = attempt_submit(exercise=late_ex, user=bob, answer=_right(late_ex, bob), now=due + timedelta(minutes=29))
-    late = attempt_submit(exercise=late_ex, user=bob, answer=_right(late_ex, bob), now=due + timedelta(minutes=31))
+    on_time = attempt_submit(exercise=late_ex, user=bob, answer=right_answer(late_ex, bob), now=due + timedelta(minutes=29))
+    late = attempt_submit(exercise=late_ex, user=bob, answer=right_answer(late_ex, bob), now=due + timedelta(minutes=31))
     assert not on_time.late and late.late and late.score == pytest.approx(0.9 * 0.5)
     assert AuditLog.objects.filter(action="extension", student=alice).exists()
 
@@ -65,11 +45,11 @@ def test_grades_stay_hidden_until_their_release_date(course):
     api = Client()
     token = api.post("/api/v1/auth/token", {"username": "alice", "password": PASSWORD}, content_type="application/json").json()["token"]
     api.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    body = api.post(f"/api/v1/exercises/{exercise.pk}/attempts", {"answer": _right(exercise, alice)}, content_type="application/json").json()
+    body = api.post(f"/api/v1/exercises/{exercise.pk}/attempts", {"answer": right_answer(exercise, alice)}, content_type="application/json").json()
     assert body["score"] is None and body["correct"] is None and "2" in body["feedback"]
     listing = {r["slug"]: r for r in api.get("/api/v1/courses/cnn-diffusion/exercises").json()}
     assert listing["output-size-224-chain"]["best_score"] is None
-    page = _client(alice).get(f"/exercises/{exercise.pk}/").content.decode()
+    page = logged_in(alice).get(f"/exercises/{exercise.pk}/").content.decode()
     assert 'id="feedback-hidden"' in page and "100 %" not in page
     assert Attempt.objects.get(exercise=exercise, user=alice).score == 1  # recorded, just not shown
     exercise.grades_visible_at = timezone.now() - timedelta(seconds=1)
@@ -82,7 +62,7 @@ def test_an_override_needs_a_comment_and_is_audited(course):
     exercise = Exercise.objects.get(course=course, slug="output-size-224-chain")
     alice, t = student(course, username="alice"), teacher(course)
     attempt_submit(exercise=exercise, user=alice, answer={"shape": [1, 1, 1]})
-    client = _client(t)
+    client = logged_in(t)
     url = f"/api/v1/exercises/{exercise.pk}/overrides"
     refused = client.post(url, {"username": "alice", "score": 0.8, "comment": "  "}, content_type="application/json")
     assert refused.status_code == 400 and "comment" in refused.json()["detail"]
@@ -100,14 +80,14 @@ def test_an_override_needs_a_comment_and_is_audited(course):
     regrade = next(e for e in client.get("/api/v1/courses/cnn-diffusion/audit").json() if e["action"] == "regrade")
     assert list(regrade["old"].values()) == [0.5] and list(regrade["new"].values()) == [0.0]
     # Students see no audit log.
-    assert _client(alice).get("/api/v1/courses/cnn-diffusion/audit").status_code == 404
+    assert logged_in(alice).get("/api/v1/courses/cnn-diffusion/audit").status_code == 404
 
 
 def test_override_and_extension_from_the_drill_down_page(course):
     exercise = Exercise.objects.get(course=course, slug="output-size-224-chain")
     alice, t = student(course, username="alice"), teacher(course)
     attempt_submit(exercise=exercise, user=alice, answer={"shape": [1, 1, 1]})
-    client = _client(t)
+    client = logged_in(t)
     page = client.get(f"/teach/cnn-diffusion/students/{alice.pk}/").content.decode()
     override_url = f"/teach/cnn-diffusion/students/{alice.pk}/exercises/{exercise.pk}/override/"
     assert override_url in page
@@ -117,8 +97,8 @@ def test_override_and_extension_from_the_drill_down_page(course):
     client.post(f"/teach/cnn-diffusion/students/{alice.pk}/exercises/{exercise.pk}/extension/", {"due_at": "2030-01-01T12:00"})
     audit = client.get("/teach/cnn-diffusion/audit/").content.decode()
     assert "Oral exam instead" in audit and audit.count("<tr>") >= 3
-    assert _client(alice).post(override_url, {"percent": "100", "comment": "me"}).status_code == 404
-    assert _client(alice).get("/teach/cnn-diffusion/audit/").status_code == 404
+    assert logged_in(alice).post(override_url, {"percent": "100", "comment": "me"}).status_code == 404
+    assert logged_in(alice).get("/teach/cnn-diffusion/audit/").status_code == 404
 
 
 def _done_submission(exercise, user):
@@ -143,14 +123,14 @@ def test_model_results_are_hidden_before_release_and_teachers_download_all_files
     sub = _done_submission(exercise, alice)
     exercise.grades_visible_at = timezone.now() + timedelta(days=1)
     exercise.save()
-    body = _client(alice).get(f"/api/v1/submissions/{sub.pk}").json()
+    body = logged_in(alice).get(f"/api/v1/submissions/{sub.pk}").json()
     assert body["status"] == "done" and body["score"] is None and body["metrics"] == {}
-    assert 'id="results-hidden"' in _client(alice).get(f"/submissions/{sub.pk}/").content.decode()
-    assert _client(t).get(f"/api/v1/submissions/{sub.pk}").json()["score"] == 0.85
-    response = _client(t).get(f"/teach/cnn-diffusion/exercises/{exercise.pk}/submissions.zip")
+    assert 'id="results-hidden"' in logged_in(alice).get(f"/submissions/{sub.pk}/").content.decode()
+    assert logged_in(t).get(f"/api/v1/submissions/{sub.pk}").json()["score"] == 0.85
+    response = logged_in(t).get(f"/teach/cnn-diffusion/exercises/{exercise.pk}/submissions.zip")
     names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
     assert names == [f"alice/{sub.pk}-done.keras"]
-    assert _client(alice).get(f"/teach/cnn-diffusion/exercises/{exercise.pk}/submissions.zip").status_code == 404
+    assert logged_in(alice).get(f"/teach/cnn-diffusion/exercises/{exercise.pk}/submissions.zip").status_code == 404
 
 
 def test_gift_upload_from_the_authoring_page(course):
@@ -158,7 +138,7 @@ def test_gift_upload_from_the_authoring_page(course):
 
     from tests.factories import admin
 
-    client = _client(admin())
+    client = logged_in(admin())
     before = Exercise.objects.filter(course=course).count()
     good = "::Pi::Combien vaut pi ? {#3.14:0.01}\n\n::Chat::Le chat dort. {T}\n"
     client.post("/author/cnn-diffusion/gift/", {"gift": SimpleUploadedFile("q.gift", good.encode())})
