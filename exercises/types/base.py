@@ -177,3 +177,51 @@ def weighted_match_result(matching: Sequence[Mapping[str, Any]], **details: Any)
         headline = i18n("Ce n'est pas la bonne réponse.", "That is not the right answer.")
     lines = [headline] + [answer["feedback"] for answer in matching if "feedback" in answer]
     return GradeResult(score=score, correct=score == 1.0, feedback=join_lines(lines), details={**details, "hint": headline})
+
+
+# ----------------------------------------------------------------- weighted accepted answers
+# numeric and short_answer both take a list of accepted answers, each with an optional weight
+# (the share of the marks) and feedback; these helpers hold what the two have in common.
+
+def check_weighted_answers(answers: Any, *, max_answers: int, fields: tuple[str, ...], check_fields) -> None:
+    """1 to ``max_answers`` answers, each with exactly ``fields`` plus optional weight and
+    feedback (``check_fields(where_fr, where_en, answer)`` checks the type's own fields), and
+    at least one worth full marks."""
+    if not isinstance(answers, list) or not 1 <= len(answers) <= max_answers:
+        raise params_error(f"Il faut entre 1 et {max_answers} réponses acceptées.",
+                           f"Between 1 and {max_answers} accepted answers are needed.")
+    shape = "{" + ", ".join(fields) + "}"
+    for position, answer in enumerate(answers, start=1):
+        where_fr, where_en = f"Réponse {position}", f"Answer {position}"
+        if not isinstance(answer, Mapping):
+            raise params_error(f"{where_fr} : un objet {shape} est attendu.",
+                               f"{where_en}: an object {shape} is expected.")
+        extra = set(answer) - {*fields, "weight", "feedback"}
+        missing = set(fields) - set(answer)
+        if extra or missing:
+            key = sorted(str(k) for k in (extra or missing))[0]
+            raise params_error(
+                f"{where_fr} : clé {'inconnue' if extra else 'manquante'} « {key} ».",
+                f"{where_en}: {'unknown' if extra else 'missing'} key “{key}”.")
+        check_fields(where_fr, where_en, answer)
+        weight = answer.get("weight", 1)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            raise params_error(f"{where_fr} : « weight » est entre 0 et 1, pas {weight!r}.",
+                               f"{where_en}: “weight” is between 0 and 1, not {weight!r}.")
+        if "feedback" in answer:
+            check_localised(answer["feedback"], f"{where_en}, feedback")
+    if not any(answer.get("weight", 1) == 1 for answer in answers):
+        raise params_error("Aucune réponse ne vaut tous les points (weight 1).",
+                           "No answer earns full marks (weight 1).")
+
+
+def weighted_answers_key(answers: Sequence[Mapping[str, Any]], convert) -> list[dict[str, Any]]:
+    """The private answer key of a variant: the type's fields (``convert(answer)``), the weight
+    (1 by default) and the feedback when there is one."""
+    key = []
+    for answer in answers:
+        item = {**convert(answer), "weight": float(answer.get("weight", 1))}
+        if "feedback" in answer:
+            item["feedback"] = dict(answer["feedback"])
+        key.append(item)
+    return key

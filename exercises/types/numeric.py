@@ -15,8 +15,8 @@ from grader.answers import parse_float, require_fields
 from grader.result import GradeResult, i18n
 
 from .base import (
-    I18N_SCHEMA, JSON_SCHEMA_DIALECT, ExerciseType, check_localised, form_value,
-    params_error, require_mapping, weighted_match_result,
+    I18N_SCHEMA, JSON_SCHEMA_DIALECT, ExerciseType, check_weighted_answers, form_value,
+    params_error, require_mapping, weighted_answers_key, weighted_match_result,
 )
 
 MAX_ANSWERS = 20
@@ -28,6 +28,17 @@ MAX_VALUE = 1e12
 def _number(value: Any) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
+
+
+def _check_value_and_tolerance(where_fr: str, where_en: str, answer: Mapping[str, Any]) -> None:
+    if not (_number(answer["value"]) and abs(answer["value"]) <= MAX_VALUE):
+        raise params_error(
+            f"{where_fr} : « value » est un nombre fini, pas {answer['value']!r}.",
+            f"{where_en}: “value” is a finite number, not {answer['value']!r}.")
+    if not (_number(answer["tolerance"]) and answer["tolerance"] >= 0):
+        raise params_error(
+            f"{where_fr} : « tolerance » est un nombre positif ou nul, pas {answer['tolerance']!r}.",
+            f"{where_en}: “tolerance” is a number >= 0, not {answer['tolerance']!r}.")
 
 
 class NumericType(ExerciseType):
@@ -66,54 +77,13 @@ class NumericType(ExerciseType):
                                      and len(params["unit"]) <= MAX_UNIT):
             raise params_error(f"« unit » est un texte d'au plus {MAX_UNIT} caractères.",
                                f"“unit” is a text of at most {MAX_UNIT} characters.")
-        answers = params["answers"]
-        if not isinstance(answers, list) or not 1 <= len(answers) <= MAX_ANSWERS:
-            raise params_error(f"Il faut entre 1 et {MAX_ANSWERS} réponses acceptées.",
-                               f"Between 1 and {MAX_ANSWERS} accepted answers are needed.")
-        for position, answer in enumerate(answers, start=1):
-            self._validate_answer(position, answer)
-        if not any(answer.get("weight", 1) == 1 for answer in answers):
-            raise params_error("Aucune réponse ne vaut tous les points (weight 1).",
-                               "No answer earns full marks (weight 1).")
+        check_weighted_answers(params["answers"], max_answers=MAX_ANSWERS, fields=("value", "tolerance"),
+                               check_fields=_check_value_and_tolerance)
         self.check_generation(params)
 
-    @staticmethod
-    def _validate_answer(position: int, answer: Any) -> None:
-        where_fr, where_en = f"Réponse {position}", f"Answer {position}"
-        if not isinstance(answer, Mapping):
-            raise params_error(f"{where_fr} : un objet {{value, tolerance}} est attendu.",
-                               f"{where_en}: an object {{value, tolerance}} is expected.")
-        extra = set(answer) - {"value", "tolerance", "weight", "feedback"}
-        missing = {"value", "tolerance"} - set(answer)
-        if extra or missing:
-            key = sorted(str(k) for k in (extra or missing))[0]
-            raise params_error(
-                f"{where_fr} : clé {'inconnue' if extra else 'manquante'} « {key} ».",
-                f"{where_en}: {'unknown' if extra else 'missing'} key “{key}”.")
-        if not (_number(answer["value"]) and abs(answer["value"]) <= MAX_VALUE):
-            raise params_error(
-                f"{where_fr} : « value » est un nombre fini, pas {answer['value']!r}.",
-                f"{where_en}: “value” is a finite number, not {answer['value']!r}.")
-        if not (_number(answer["tolerance"]) and answer["tolerance"] >= 0):
-            raise params_error(
-                f"{where_fr} : « tolerance » est un nombre positif ou nul, "
-                f"pas {answer['tolerance']!r}.",
-                f"{where_en}: “tolerance” is a number >= 0, not {answer['tolerance']!r}.")
-        weight = answer.get("weight", 1)
-        if not (_number(weight) and 0 <= weight <= 1):
-            raise params_error(f"{where_fr} : « weight » est entre 0 et 1, pas {weight!r}.",
-                               f"{where_en}: “weight” is between 0 and 1, not {weight!r}.")
-        if "feedback" in answer:
-            check_localised(answer["feedback"], f"{where_en}, feedback")
-
     def generate(self, params: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-        answers = []
-        for answer in params["answers"]:
-            item = {"value": float(answer["value"]), "tolerance": float(answer["tolerance"]),
-                    "weight": float(answer.get("weight", 1))}
-            if "feedback" in answer:
-                item["feedback"] = dict(answer["feedback"])
-            answers.append(item)
+        answers = weighted_answers_key(params["answers"], lambda answer: {
+            "value": float(answer["value"]), "tolerance": float(answer["tolerance"])})
         return {"unit": str(params.get("unit", "")), "_answers": answers}
 
     def parse_answer(self, variant: Mapping[str, Any], answer: Any) -> dict[str, Any]:

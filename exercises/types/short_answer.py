@@ -15,8 +15,8 @@ from grader.answers import require_fields
 from grader.result import AnswerError, GradeResult, i18n
 
 from .base import (
-    I18N_SCHEMA, JSON_SCHEMA_DIALECT, ExerciseType, check_localised, form_value,
-    params_error, require_mapping, weighted_match_result,
+    I18N_SCHEMA, JSON_SCHEMA_DIALECT, ExerciseType, check_weighted_answers, form_value,
+    params_error, require_mapping, weighted_answers_key, weighted_match_result,
 )
 
 MAX_ANSWERS = 30
@@ -27,6 +27,14 @@ _SPACES = re.compile(r"\s+")
 def normalise(text: str, *, case_sensitive: bool) -> str:
     text = _SPACES.sub(" ", text.strip())
     return text if case_sensitive else text.casefold()
+
+
+def _check_text(where_fr: str, where_en: str, answer: Mapping[str, Any]) -> None:
+    text = answer["text"]
+    if not (isinstance(text, str) and text.strip() and len(text) <= MAX_LENGTH):
+        raise params_error(
+            f"{where_fr} : « text » est un texte non vide d'au plus {MAX_LENGTH} caractères.",
+            f"{where_en}: “text” is a non-empty text of at most {MAX_LENGTH} characters.")
 
 
 class ShortAnswerType(ExerciseType):
@@ -62,54 +70,19 @@ class ShortAnswerType(ExerciseType):
         if "case_sensitive" in params and not isinstance(params["case_sensitive"], bool):
             raise params_error("« case_sensitive » vaut true ou false.",
                                "“case_sensitive” is true or false.")
-        answers = params["answers"]
-        if not isinstance(answers, list) or not 1 <= len(answers) <= MAX_ANSWERS:
-            raise params_error(f"Il faut entre 1 et {MAX_ANSWERS} réponses acceptées.",
-                               f"Between 1 and {MAX_ANSWERS} accepted answers are needed.")
+        check_weighted_answers(params["answers"], max_answers=MAX_ANSWERS, fields=("text",),
+                               check_fields=_check_text)
         seen = set()
-        for position, answer in enumerate(answers, start=1):
-            self._validate_answer(position, answer)
+        for position, answer in enumerate(params["answers"], start=1):
             key = normalise(answer["text"], case_sensitive=params.get("case_sensitive", False))
             if key in seen:
                 raise params_error(f"Réponse {position} : « {answer['text']} » est en double.",
                                    f"Answer {position}: “{answer['text']}” is a duplicate.")
             seen.add(key)
-        if not any(answer.get("weight", 1) == 1 for answer in answers):
-            raise params_error("Aucune réponse ne vaut tous les points (weight 1).",
-                               "No answer earns full marks (weight 1).")
         self.check_generation(params)
 
-    @staticmethod
-    def _validate_answer(position: int, answer: Any) -> None:
-        where_fr, where_en = f"Réponse {position}", f"Answer {position}"
-        if not isinstance(answer, Mapping):
-            raise params_error(f"{where_fr} : un objet {{text, weight}} est attendu.",
-                               f"{where_en}: an object {{text, weight}} is expected.")
-        extra = set(answer) - {"text", "weight", "feedback"}
-        if extra or "text" not in answer:
-            key = sorted(str(k) for k in extra)[0] if extra else "text"
-            raise params_error(
-                f"{where_fr} : clé {'inconnue' if extra else 'manquante'} « {key} ».",
-                f"{where_en}: {'unknown' if extra else 'missing'} key “{key}”.")
-        text = answer["text"]
-        if not (isinstance(text, str) and text.strip() and len(text) <= MAX_LENGTH):
-            raise params_error(
-                f"{where_fr} : « text » est un texte non vide d'au plus {MAX_LENGTH} caractères.",
-                f"{where_en}: “text” is a non-empty text of at most {MAX_LENGTH} characters.")
-        weight = answer.get("weight", 1)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
-            raise params_error(f"{where_fr} : « weight » est entre 0 et 1, pas {weight!r}.",
-                               f"{where_en}: “weight” is between 0 and 1, not {weight!r}.")
-        if "feedback" in answer:
-            check_localised(answer["feedback"], f"{where_en}, feedback")
-
     def generate(self, params: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-        answers = []
-        for answer in params["answers"]:
-            item = {"text": answer["text"], "weight": float(answer.get("weight", 1))}
-            if "feedback" in answer:
-                item["feedback"] = dict(answer["feedback"])
-            answers.append(item)
+        answers = weighted_answers_key(params["answers"], lambda answer: {"text": answer["text"]})
         return {"max_length": MAX_LENGTH, "_answers": answers,
                 "_case_sensitive": bool(params.get("case_sensitive", False))}
 
