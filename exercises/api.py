@@ -203,30 +203,15 @@ def submission_get(request, submission_id: int):
 
 
 def _submission_payload(submission, *, viewer) -> dict:
-    from .submissions import private_split_visible
-
-    metrics = dict(submission.metrics)
     from accounts.roles import Role, user_role
 
-    if grades_hidden(exercise=submission.exercise) and user_role(viewer) == Role.STUDENT:
-        # Before the release date: the status only, no accuracy, grade or feedback.
-        return {
-            "id": submission.pk, "status": submission.status, "score": None, "metrics": {},
-            "feedback": localize({"fr": "Soumission enregistrée ; les résultats seront publiés plus tard.",
-                                  "en": "Submission recorded; results will be released later."})
-            if submission.status == "done" else (localize(submission.feedback) if submission.feedback else None),
-            "position": submission_position(submission=submission), "progress": submission.progress,
-            "queued_at": submission.queued_at, "started_at": submission.started_at, "finished_at": submission.finished_at,
-        }
-    if not private_split_visible(exercise=submission.exercise, viewer=viewer):
-        # Kaggle-style: the private split and the grade it drives wait for the deadline.
-        metrics.pop("private_accuracy", None)
-        metrics.pop("accuracy", None)
-    return {
+    from .submissions import private_split_visible
+
+    payload = {
         "id": submission.pk,
         "status": submission.status,
-        "score": submission.score if private_split_visible(exercise=submission.exercise, viewer=viewer) else None,
-        "metrics": metrics,
+        "score": submission.score,
+        "metrics": dict(submission.metrics),
         "feedback": localize(submission.feedback) if submission.feedback else None,
         "position": submission_position(submission=submission),
         "progress": submission.progress,
@@ -234,6 +219,18 @@ def _submission_payload(submission, *, viewer) -> dict:
         "started_at": submission.started_at,
         "finished_at": submission.finished_at,
     }
+    if grades_hidden(exercise=submission.exercise) and user_role(viewer) == Role.STUDENT:
+        # Before the release date: the status only, no accuracy, grade or feedback.
+        payload.update(score=None, metrics={})
+        if submission.status == "done":
+            payload["feedback"] = localize({"fr": "Soumission enregistrée ; les résultats seront publiés plus tard.",
+                                            "en": "Submission recorded; results will be released later."})
+    elif not private_split_visible(exercise=submission.exercise, viewer=viewer):
+        # Kaggle-style: the private split and the grade it drives wait for the deadline.
+        payload["score"] = None
+        payload["metrics"].pop("private_accuracy", None)
+        payload["metrics"].pop("accuracy", None)
+    return payload
 
 
 @router.get("/exercises/{exercise_id}/leaderboard", response={200: list[LeaderboardRowOut], 400: ErrorOut, 404: ErrorOut},

@@ -21,7 +21,6 @@ from config.i18n import localize
 from grader.result import ParamsError
 
 from .models import Exercise
-from .types import REGISTRY, get_type
 
 TEXT_FIELDS = ("title", "section", "statement", "explanation")
 
@@ -145,12 +144,5 @@ def _param_field(prop: dict, *, required: bool) -> forms.Field:
         return forms.CharField(required=required, help_text=help_text)
     # Lists and objects (layer templates, choices...): JSON, checked against the schema in clean().
     return forms.JSONField(required=required, help_text=help_text or _("JSON"),
-                           widget=forms.Textarea(attrs={"rows": 8, "class": "code"}),
-                           encoder=None)
+                           widget=forms.Textarea(attrs={"rows": 8, "class": "code"}))
 
-
-def types_for_authoring() -> list:
-    return [t for t in REGISTRY.values()]
-
-
-__all__ = ["ExerciseForm", "example_params", "types_for_authoring", "get_type"]

@@ -104,7 +104,7 @@ def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = N
             score=score_after_penalties(exercise=exercise, raw_score=result.score, number=number, late=state.late),
             correct=result.correct,
             feedback=result.feedback,
-            details=_jsonable(result.details),
+            details=jsonable(result.details),
             late=state.late,
             created_at=now,
         )
@@ -136,8 +136,8 @@ def _refuse_if_closed(state: PolicyState) -> None:
         raise AttemptRefused(_("You have used all your attempts for this exercise."))
 
 
-def _jsonable(value):
-    """Grader details may hold numpy scalars or tuples; store plain JSON."""
+def jsonable(value):
+    """Grader details and reports may hold numpy scalars, arrays or tuples; store plain JSON."""
     import json
 
     return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
@@ -171,7 +171,7 @@ def exercise_regrade(*, exercise: Exercise) -> RegradeReport:
             variant = variants.setdefault(attempt.user_id, variant_generate(exercise=exercise, user_id=attempt.user_id))
             try:
                 result = exercise_type.grade_answer(variant, attempt.answer)
-                raw, correct, feedback, details = result.score, result.correct, result.feedback, _jsonable(result.details)
+                raw, correct, feedback, details = result.score, result.correct, result.feedback, jsonable(result.details)
             except AnswerError as exc:
                 raw, correct, feedback, details = 0.0, False, exc.message, {}
             score = score_after_penalties(exercise=exercise, raw_score=raw, number=attempt.number, late=attempt.late)

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from grader.result import i18n
 
 from .models import Attempt, Exercise, Submission
-from .services import AttemptRefused, due_at_for, policy_state
+from .services import AttemptRefused, jsonable, due_at_for, policy_state
 from .types.model import model_params
 
 log = logging.getLogger(__name__)
@@ -275,10 +275,10 @@ def submission_grade(*, submission_id: int) -> GradeOutcome:
         f"{result.param_count} parameters (budget: {p['max_params']}).",
     )
     saved = _finish(
-        submission, token, status=Status.DONE, score=score, feedback=feedback, report=_jsonable(report),
+        submission, token, status=Status.DONE, score=score, feedback=feedback, report=jsonable(report),
         metrics={
             "accuracy": metrics.accuracy, "public_accuracy": metrics.public_accuracy,
-            "private_accuracy": metrics.private_accuracy, "confusion": _jsonable(metrics.confusion),
+            "private_accuracy": metrics.private_accuracy, "confusion": jsonable(metrics.confusion),
             "public_grade": float(grade_from_accuracy(metrics.public_accuracy, p["thresholds"])),
             "param_count": result.param_count, "sandbox_seconds": round(result.seconds, 3), "n_test": int(len(y)),
         },
@@ -377,11 +377,6 @@ def leaderboard(*, exercise: Exercise, reveal_private: bool) -> list[dict]:
         row["rank"] = rank
     return ranked
 
-
-def _jsonable(value):
-    import json
-
-    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
 def private_split_visible(*, exercise: Exercise, viewer) -> bool:
