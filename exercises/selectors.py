@@ -9,7 +9,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from courses.models import Course, Enrollment
-from courses.selectors import course_get_for_user
+from courses.selectors import course_role
 
 from .models import Attempt, Exercise
 from .services import PolicyState, policy_state
@@ -71,7 +71,7 @@ def exercise_get_for_user(*, user, exercise_id: int) -> tuple[Exercise, str]:
     exercise = Exercise.objects.select_related("course").filter(pk=exercise_id).first()
     if exercise is None:
         raise Http404
-    _course, role = course_get_for_user(user=user, slug=exercise.course.slug)
+    role = course_role(user=user, course=exercise.course)  # the course is already loaded
     if not exercise.published and role != Enrollment.Role.TEACHER:
         raise Http404
     return exercise, role

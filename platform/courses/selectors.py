@@ -20,12 +20,17 @@ def course_get_for_user(*, user, slug: str) -> tuple[Course, str]:
     course = Course.objects.filter(slug=slug).first()
     if course is None:
         raise Http404
+    return course, course_role(user=user, course=course)
+
+
+def course_role(*, user, course: Course) -> str:
+    """The user's role in a course they may see ("student" or "teacher"); else 404."""
     if user_role(user) == Role.ADMIN:
-        return course, Enrollment.Role.TEACHER
-    enrollment = Enrollment.objects.filter(course=course, user=user).first()
-    if enrollment is None:
+        return Enrollment.Role.TEACHER
+    role = Enrollment.objects.filter(course=course, user=user).values_list("role", flat=True).first()
+    if role is None:
         raise Http404
-    return course, enrollment.role
+    return role
 
 
 def course_get_taught(*, user, slug: str) -> Course:
