@@ -259,42 +259,49 @@ def _constant(m: int, rgb: tuple[float, float, float]) -> np.ndarray:
 
 
 def _draw_fruit(kind: int, rng: np.random.Generator, part: np.ndarray, u: np.ndarray,
-                v: np.ndarray) -> None:
-    """Paint one kind of fruit on ``part``; ``u, v`` are in pixels at scale 1, stem up (v < 0)."""
+                v: np.ndarray, body: np.ndarray | None = None) -> None:
+    """Paint one kind of fruit on ``part``; ``u, v`` are in pixels at scale 1, stem up (v < 0).
+
+    ``body`` (m, 3) fixes the fruit's colour (the diffusion dataset names it in the caption);
+    without it, each fruit takes one of its natural hues.
+    """
     m = part.shape[0]
+
+    def colour_of(fruit: str, **jitter) -> np.ndarray:
+        return body if body is not None else _jitter_colours(rng, m, _HUES[fruit], **jitter)
+
     leaf = _jitter_colours(rng, m, [0.30], value=(0.45, 0.75))
     if kind == 0:  # apple: two overlapping discs (a wide body with a dip at the top)
-        body = _ellipse(u, v, -2.3, 0.8, 6.8, 7.2) | _ellipse(u, v, 2.3, 0.8, 6.8, 7.2)
-        _paint(part, body, _jitter_colours(rng, m, _HUES["apple"]))
+        shape = _ellipse(u, v, -2.3, 0.8, 6.8, 7.2) | _ellipse(u, v, 2.3, 0.8, 6.8, 7.2)
+        _paint(part, shape, colour_of("apple"))
         _paint(part, _segment(u, v, (0.0, -4.5), (0.8, -9.0), 0.7), _constant(m, _BROWN))
         _paint(part, _ellipse(u, v, 3.0, -8.0, 2.4, 1.2), leaf)
     elif kind == 1:  # banana: a thick crescent, brown tips
         arc = _ellipse(u, v, 0.0, -4.0, 11.0, 11.0) & ~_ellipse(u, v, 0.0, -8.5, 11.5, 11.0)
-        _paint(part, arc & (np.abs(u) <= 9.5),
-               _jitter_colours(rng, m, _HUES["banana"], value=(0.7, 1.0)))
+        _paint(part, arc & (np.abs(u) <= 9.5), colour_of("banana", value=(0.7, 1.0)))
         tips = arc & (np.abs(u) > 8.0) & (np.abs(u) <= 9.5)
         _paint(part, tips, _constant(m, _BROWN))
     elif kind == 2:  # pear: small disc on top of a big one, joined
-        body = (_ellipse(u, v, 0.0, 3.5, 6.5, 6.5) | _ellipse(u, v, 0.0, -3.5, 3.8, 4.2)
-                | _ellipse(u, v, 0.0, 0.0, 4.8, 5.0))
-        _paint(part, body, _jitter_colours(rng, m, _HUES["pear"]))
+        shape = (_ellipse(u, v, 0.0, 3.5, 6.5, 6.5) | _ellipse(u, v, 0.0, -3.5, 3.8, 4.2)
+                 | _ellipse(u, v, 0.0, 0.0, 4.8, 5.0))
+        _paint(part, shape, colour_of("pear"))
         _paint(part, _segment(u, v, (0.0, -7.0), (-0.8, -10.5), 0.7), _constant(m, _BROWN))
     elif kind == 3:  # lemon: a wide ellipse with a point at each end
-        body = (_ellipse(u, v, 0.0, 0.0, 8.5, 6.2) | _ellipse(u, v, 8.6, 0.0, 2.4, 1.6)
-                | _ellipse(u, v, -8.6, 0.0, 2.4, 1.6))
-        _paint(part, body, _jitter_colours(rng, m, _HUES["lemon"], value=(0.75, 1.0)))
+        shape = (_ellipse(u, v, 0.0, 0.0, 8.5, 6.2) | _ellipse(u, v, 8.6, 0.0, 2.4, 1.6)
+                 | _ellipse(u, v, -8.6, 0.0, 2.4, 1.6))
+        _paint(part, shape, colour_of("lemon", value=(0.75, 1.0)))
     elif kind == 4:  # cherries: two small dark-red discs hanging from two stems
         stems = (_segment(u, v, (-3.8, 3.0), (1.0, -8.0), 0.55)
                  | _segment(u, v, (4.2, 4.0), (1.0, -8.0), 0.55))
         _paint(part, stems, _jitter_colours(rng, m, [0.28], value=(0.35, 0.6)))
         discs = _ellipse(u, v, -3.8, 5.0, 3.6, 3.6) | _ellipse(u, v, 4.2, 6.0, 3.6, 3.6)
-        _paint(part, discs, _jitter_colours(rng, m, _HUES["cherry"], value=(0.45, 0.9)))
+        _paint(part, discs, colour_of("cherry", value=(0.45, 0.9)))
         _paint(part, _ellipse(u, v, 1.0, -8.0, 2.0, 1.0), leaf)
     else:  # grapes: a bunch of small berries, outlined, and a stem
         berries = np.zeros(u.shape, dtype=bool)
         for gu, gv in _GRAPES:
             berries |= _ellipse(u, v, gu, gv, 2.4, 2.4)
-        colour = _jitter_colours(rng, m, _HUES["grapes"], value=(0.4, 0.85))
+        colour = colour_of("grapes", value=(0.4, 0.85))
         _paint(part, berries, colour * 0.6)
         centres = np.zeros(u.shape, dtype=bool)
         for gu, gv in _GRAPES:
@@ -303,7 +310,8 @@ def _draw_fruit(kind: int, rng: np.random.Generator, part: np.ndarray, u: np.nda
         _paint(part, _segment(u, v, (0.0, -5.0), (0.5, -9.5), 0.7), _constant(m, _BROWN))
 
 
-def _draw_fruits(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
+def _draw_fruits(rng: np.random.Generator, labels: np.ndarray, bodies: np.ndarray | None = None,
+                 noise: tuple[float, float] = (0.0, 0.06)) -> np.ndarray:
     m = labels.shape[0]
     canvas, _ = _background(rng, m, muted=True)
     scale = rng.uniform(0.75, 1.3, m).astype(np.float32)
@@ -317,9 +325,9 @@ def _draw_fruits(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
             continue
         u, v = _local(cx[index], cy[index], angle[index], scale[index])
         part = canvas[index]
-        _draw_fruit(kind, rng, part, u, v)
+        _draw_fruit(kind, rng, part, u, v, None if bodies is None else bodies[index])
         canvas[index] = part
-    return _finish(rng, canvas, (0.0, 0.06))
+    return _finish(rng, canvas, noise)
 
 
 # ----------------------------------------------------------------------------- registry
