@@ -172,3 +172,60 @@ class Extension(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["exercise", "user"], name="extension_unique_exercise_user")]
+
+
+def generation_upload_to(instance: "Generation", filename: str) -> str:
+    return f"generations/{instance.user_id}/{filename}"
+
+
+class Generation(models.Model):
+    """One text-to-image diffusion run of a student, moving through queued → running → done | failed.
+
+    ``exercise`` is empty for the course's free lab. The pictures are kept under the student's
+    folder and served only through authenticated views.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="generations")
+    exercise = models.ForeignKey(Exercise, null=True, blank=True, on_delete=models.CASCADE, related_name="generations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations")
+    prompt = models.CharField(max_length=80)
+    steps = models.PositiveSmallIntegerField()
+    seed = models.PositiveBigIntegerField()
+    guidance = models.FloatField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    tries = models.PositiveSmallIntegerField(default=0)
+    claim_token = models.UUIDField(null=True, blank=True, db_index=True)
+    late = models.BooleanField(default=False)
+    queued_at = models.DateTimeField(default=timezone.now, db_index=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When the task was last sent to the broker.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    image = models.FileField(upload_to=generation_upload_to, max_length=255, blank=True)
+    trajectory = models.FileField(upload_to=generation_upload_to, max_length=255, blank=True)
+    predictions = models.FileField(upload_to=generation_upload_to, max_length=255, blank=True,
+                                   help_text="The predicted clean image at each shown step.")
+    trajectory_steps = models.JSONField(default=list, blank=True)
+    recognition = models.JSONField(default=dict, blank=True, help_text="What the judging classifier sees in the image.")
+    batch_size = models.PositiveSmallIntegerField(default=0, help_text="How many generations shared its forward passes.")
+    seconds = models.FloatField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    feedback = models.JSONField(default=dict, blank=True)
+    attempt = models.OneToOneField(Attempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="generation")
+
+    class Meta:
+        ordering = ["-queued_at", "-pk"]
+        indexes = [models.Index(fields=["course", "user", "queued_at"]), models.Index(fields=["status", "steps", "queued_at"])]
+
+    def __str__(self) -> str:
+        return f"generation {self.pk} of {self.user} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

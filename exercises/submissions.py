@@ -21,14 +21,15 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from grader.result import i18n
 
-from .models import Attempt, Exercise, Submission
+from .jobs import send_task, sweep, tries_exhausted
+from .models import Exercise, Submission
 from .services import AttemptRefused, jsonable, due_at_for, policy_state
 from .types.model import model_params
 
@@ -37,18 +38,6 @@ Status = Submission.Status
 
 MAX_TRIES = 3
 TASK_NAME = "stride.models.grade_submission"
-
-
-def _stale_after() -> timedelta:
-    # A running row older than the task's hard time limit has lost its worker.
-    return timedelta(seconds=getattr(settings, "STRIDE_SUBMISSION_STALE_SECONDS", settings.CELERY_TASK_TIME_LIMIT + 30))
-
-
-def _resend_after() -> timedelta:
-    # A queued row whose message was sent this long ago may have lost it (a broker restart).
-    # Long enough that a busy but healthy queue is not flooded with duplicates; a duplicate
-    # is harmless anyway, since only one worker can claim a row.
-    return timedelta(seconds=getattr(settings, "STRIDE_SUBMISSION_RESEND_SECONDS", 600))
 
 
 # --- datasets -------------------------------------------------------------------------------
@@ -165,18 +154,8 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
 
 
 def submission_enqueue(*, submission_id: int) -> bool:
-    """Send the grading task. A broker that is down is not an error here: the row is stored,
-    and the sweeper sends it again later."""
-    from workers.celery import app
-
-    try:
-        app.send_task(TASK_NAME, args=[submission_id], queue="gpu", retry=True,
-                      retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5})
-    except Exception:  # noqa: BLE001 — any broker failure; the sweeper covers it
-        log.warning("could not send submission %s to the broker; the sweeper will retry", submission_id, exc_info=True)
-        return False
-    Submission.objects.filter(pk=submission_id).update(enqueued_at=timezone.now())
-    return True
+    """Send the grading task; a broker that is down leaves the row to the sweeper."""
+    return send_task(TASK_NAME, submission_id, Submission)
 
 
 # --- the worker side ------------------------------------------------------------------------
@@ -198,24 +177,13 @@ def _finish(submission: Submission, token: uuid.UUID, **fields) -> bool:
 
 
 def _record_attempt(*, submission: Submission, score: float, feedback: dict) -> None:
-    """A graded submission counts like an attempt, so gradebooks and "my results" see it."""
-    from .services import score_after_penalties
+    from .services import attempt_record_graded
 
-    exercise = submission.exercise
-    for _try in range(5):
-        number = (Attempt.objects.filter(exercise=exercise, user=submission.user).aggregate(n=Max("number"))["n"] or 0) + 1
-        try:
-            with transaction.atomic():
-                attempt = Attempt.objects.create(
-                    exercise=exercise, user=submission.user, number=number, answer={"submission_id": submission.pk},
-                    raw_score=score, score=score_after_penalties(exercise=exercise, raw_score=score, number=1, late=submission.late),
-                    correct=score >= 0.999, feedback=feedback, late=submission.late, created_at=submission.queued_at,
-                )
-                Submission.objects.filter(pk=submission.pk).update(attempt=attempt)
-                return
-        except IntegrityError:
-            continue
-    raise RuntimeError(f"could not number the attempt of submission {submission.pk}")
+    attempt = attempt_record_graded(
+        exercise=submission.exercise, user=submission.user, answer={"submission_id": submission.pk}, raw_score=score,
+        feedback=feedback, late=submission.late, received_at=submission.queued_at,
+    )
+    Submission.objects.filter(pk=submission.pk).update(attempt=attempt)
 
 
 def _fail(submission, token, status, message: dict) -> GradeOutcome:
@@ -295,38 +263,13 @@ def submission_fail_after_time_limit(*, submission_id: int) -> None:
 
 
 def _tries_exhausted() -> dict:
-    return i18n(
-        f"La correction a été interrompue {MAX_TRIES} fois (par exemple, un worker arrêté) : la soumission est "
-        "marquée en échec. Déposez-la à nouveau ou prévenez votre enseignant.",
-        f"Grading was interrupted {MAX_TRIES} times (for example, a worker was stopped): the submission is marked "
-        "as failed. Upload it again or tell your teacher.",
-    )
+    return tries_exhausted(MAX_TRIES, "la soumission", "the submission")
 
 
 def submissions_sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Put stuck rows back in the queue; fail those out of tries. Run by Celery beat."""
-    now = now or timezone.now()
-    counts = {"resent": 0, "requeued": 0, "failed": 0}
-    stale = Submission.objects.filter(status=Status.RUNNING, started_at__lt=now - _stale_after())
-    for sub in stale:
-        if sub.tries >= MAX_TRIES:
-            counts["failed"] += Submission.objects.filter(pk=sub.pk, status=Status.RUNNING, claim_token=sub.claim_token).update(
-                status=Status.FAILED, finished_at=now, progress=100, feedback=_tries_exhausted(), claim_token=None
-            )
-        else:
-            moved = Submission.objects.filter(pk=sub.pk, status=Status.RUNNING, claim_token=sub.claim_token).update(
-                status=Status.QUEUED, claim_token=None, progress=0
-            )
-            if moved:
-                counts["requeued"] += 1
-                submission_enqueue(submission_id=sub.pk)
-    lost = Submission.objects.filter(status=Status.QUEUED).filter(
-        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - _resend_after())
-    )
-    for sub_id in lost.values_list("pk", flat=True):
-        if submission_enqueue(submission_id=sub_id):
-            counts["resent"] += 1
-    return counts
+    """Put stuck submissions back in the queue; fail those out of tries. Run by Celery beat."""
+    return sweep(model=Submission, enqueue=lambda pk: submission_enqueue(submission_id=pk), max_tries=MAX_TRIES,
+                 exhausted=_tries_exhausted(), now=now)
 
 
 # --- selectors ------------------------------------------------------------------------------

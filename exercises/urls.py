@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_diffusion
 
 app_name = "exercises"
 urlpatterns = [
@@ -14,4 +14,12 @@ urlpatterns = [
     path("submissions/<int:submission_id>/", views.submission_status, name="submission"),
     path("submissions/<int:submission_id>/confusion.png", views.submission_confusion, name="submission_confusion"),
     path("me/results/", views.my_results, name="my_results"),
+    path("exercises/<int:exercise_id>/generations/", views_diffusion.exercise_generate, name="generate"),
+    path("courses/<slug:slug>/lab/", views_diffusion.lab, name="lab"),
+    path("courses/<slug:slug>/lab/generate/", views_diffusion.lab_generate, name="lab_generate"),
+    path("courses/<slug:slug>/generations/", views_diffusion.course_generations, name="course_generations"),
+    path("generations/<int:generation_id>/", views_diffusion.generation_status, name="generation"),
+    path("generations/<int:generation_id>/<str:kind>.png", views_diffusion.generation_picture, name="generation_picture"),
+    path("generations/<int:generation_id>/<str:kind>/<int:index>.png", views_diffusion.generation_frame,
+         name="generation_frame"),
 ]

@@ -44,6 +44,11 @@ def _exercise_context(request, exercise, role, **extra):
 @login_required
 def exercise_detail(request, exercise_id: int):
     exercise, role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    if exercise.type == "diffusion":
+        from .views_diffusion import diffusion_context
+
+        context = diffusion_context(request, exercise, role, _exercise_context(request, exercise, role))
+        return render(request, "exercises/detail_diffusion.html", context)
     if not get_type(exercise.type).instant:
         return render(request, "exercises/detail_model.html", _model_context(request, exercise, role))
     return render(request, "exercises/detail.html", _exercise_context(request, exercise, role))

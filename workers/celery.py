@@ -32,10 +32,12 @@ app.conf.task_routes = {
     "stride.ping": {"queue": "default"},
     "stride.models.*": {"queue": "gpu"},
     "stride.sweep_submissions": {"queue": "default"},
+    "stride.sweep_generations": {"queue": "default"},
     "stride.diffusion.*": {"queue": "gpu"},
 }
 app.conf.beat_schedule = {
     "sweep-submissions": {"task": "stride.sweep_submissions", "schedule": 30.0, "options": {"queue": "default"}},
+    "sweep-generations": {"task": "stride.sweep_generations", "schedule": 30.0, "options": {"queue": "default"}},
 }
 app.conf.worker_hijack_root_logger = False
 app.autodiscover_tasks(["workers"], related_name="tasks")

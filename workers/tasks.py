@@ -42,3 +42,25 @@ def sweep_submissions() -> dict:
     from exercises.submissions import submissions_sweep
 
     return submissions_sweep()
+
+
+@shared_task(name="stride.diffusion.generate", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+def generate(generation_id: int) -> dict:
+    """Run a batch of queued generations that starts with this one (see exercises.generations)."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from exercises.generations import generation_fail_after_time_limit, generations_run
+
+    try:
+        return {"generation_id": generation_id, **generations_run(generation_id=generation_id)}
+    except SoftTimeLimitExceeded:
+        generation_fail_after_time_limit(generation_id=generation_id)
+        return {"generation_id": generation_id, "status": "failed", "reason": "time limit"}
+
+
+@shared_task(name="stride.sweep_generations", queue="default")
+def sweep_generations() -> dict:
+    """Put stuck generations back in the queue (Celery beat runs it every 30 s)."""
+    from exercises.generations import generations_sweep
+
+    return generations_sweep()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .base import ExerciseType
+from .diffusion import DiffusionType
 from .kernel import KernelType
 from .mcq import McqType
 from .model import ModelType
@@ -18,6 +19,7 @@ REGISTRY: dict[str, ExerciseType] = {
         KernelType(),
         McqType(),
         ModelType(),
+        DiffusionType(),
         NumericType(),
         ShortAnswerType(),
     )

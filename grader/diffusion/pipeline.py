@@ -50,7 +50,10 @@ def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     return buffer.getvalue()
 
 
-def strip(frames: Sequence[np.ndarray], gap: int = 2) -> np.ndarray:
+FRAME_GAP = 2
+
+
+def strip(frames: Sequence[np.ndarray], gap: int = FRAME_GAP) -> np.ndarray:
     """Frames side by side, with a white gap between them."""
     height = frames[0].shape[0]
     pieces = []
