@@ -181,6 +181,8 @@ def exercise_regrade(*, exercise: Exercise) -> RegradeReport:
                 raw_score=raw, score=score, correct=correct, feedback=feedback, details=details
             )
         return RegradeReport(attempts=total, changed=changed, requeued=0)
+    if exercise.type == "diffusion":
+        return _regrade_generations(exercise=exercise)
     from .submissions import submission_enqueue
 
     pending = []
@@ -198,6 +200,30 @@ def exercise_regrade(*, exercise: Exercise) -> RegradeReport:
     for pk in pending:
         transaction.on_commit(lambda pk=pk: submission_enqueue(submission_id=pk))
     return RegradeReport(attempts=len(pending), changed=0, requeued=len(pending))
+
+
+def _regrade_generations(*, exercise: Exercise) -> RegradeReport:
+    """Score every done generation again from what the classifier saw (after a change of the
+    target or the step thresholds): nothing is generated again."""
+    from .models import Generation
+
+    exercise_type = get_type(exercise.type)
+    total = changed = 0
+    variants: dict[int, dict] = {}
+    rows = Generation.objects.filter(exercise=exercise, status=Generation.Status.DONE).select_related("attempt")
+    for generation in rows:
+        total += 1
+        variant = variants.setdefault(generation.user_id, variant_generate(exercise=exercise, user_id=generation.user_id))
+        result = exercise_type.grade_generation(variant, recognition=generation.recognition, steps=generation.steps)
+        if result.score != generation.score:
+            changed += 1
+        Generation.objects.filter(pk=generation.pk).update(score=result.score, feedback=result.feedback)
+        if generation.attempt is not None:
+            attempt = generation.attempt
+            Attempt.objects.filter(pk=attempt.pk).update(
+                raw_score=result.score, correct=result.correct, feedback=result.feedback,
+                score=score_after_penalties(exercise=exercise, raw_score=result.score, number=1, late=attempt.late))
+    return RegradeReport(attempts=total, changed=changed, requeued=0)
 
 
 def attempt_record_graded(*, exercise: Exercise, user, answer: dict, raw_score: float, feedback: dict,

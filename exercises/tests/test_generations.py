@@ -235,3 +235,20 @@ def test_the_refusal_is_an_exception_with_a_status():
     with pytest.raises(GenerationRefused) as info:
         generation_create(user=None, course=None, prompt="pomme", steps=1000, seed=1, guidance=1)
     assert info.value.status == 422
+
+
+def test_regrade_rescores_done_generations_from_what_the_classifier_saw(exercise):
+    from exercises.services import attempt_record_graded, exercise_regrade
+
+    user = student(exercise.course)
+    seen = {"fruit": 1, "colour": 2, "caption": "banane jaune", "fruit_confidence": 0.9, "colour_confidence": 0.8}
+    generation = _row(exercise, user, status="done", recognition=seen, score=0.5)
+    attempt = attempt_record_graded(exercise=exercise, user=user, answer={"generation_id": generation.pk}, raw_score=0.5,
+                                    feedback={}, late=False, received_at=generation.queued_at)
+    Generation.objects.filter(pk=generation.pk).update(attempt=attempt)
+    Exercise.objects.filter(pk=exercise.pk).update(params={**exercise.params, "targets": ["banane jaune"]})
+    exercise.refresh_from_db()
+    report = exercise_regrade(exercise=exercise)
+    assert (report.attempts, report.changed) == (1, 1)
+    attempt.refresh_from_db()
+    assert attempt.score == 1.0 and attempt.correct and "banane jaune" in attempt.feedback["fr"]
