@@ -69,7 +69,7 @@ def generation_settings_check(*, prompt, steps, seed, guidance) -> GenerationSet
     if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not (
             schedule.MIN_GUIDANCE <= float(guidance) <= schedule.MAX_GUIDANCE):
         raise GenerationRefused(_("The guidance must be a number from %(lo)s to %(hi)s.")
-                                % {"lo": schedule.MIN_GUIDANCE, "hi": schedule.MAX_GUIDANCE}, 422)
+                                % {"lo": f"{schedule.MIN_GUIDANCE:g}", "hi": f"{schedule.MAX_GUIDANCE:g}"}, 422)
     return GenerationSettings(prompt=checked.text, steps=steps, seed=seed, guidance=round(float(guidance), 3))
 
 
