@@ -71,6 +71,10 @@ PACKAGES = {
 }
 # Offline training scripts (python -m grader.backbone.train) need Keras and never run in the web.
 OFFLINE_SCRIPTS = {"train"}
+# Worker-only modules: the diffusion networks are Keras layers by definition. The web side
+# reaches the diffusion package only through vocab, schedule, scoring and pipeline, which
+# import Keras inside the worker's calls; this walk checks exactly that.
+WORKER_ONLY = {"grader.diffusion.model", "grader.diffusion.report"}
 imported = []
 for package, folder in PACKAGES.items():
     for path in sorted(folder.rglob("*.py")):
@@ -80,6 +84,8 @@ for package, folder in PACKAGES.items():
         if parts[-1] in OFFLINE_SCRIPTS:
             continue
         name = ".".join((package, *parts[:-1])) if parts[-1] == "__init__" else ".".join((package, *parts))
+        if name in WORKER_ONLY:
+            continue
         current[0] = name
         importlib.import_module(name)
         imported.append(name)
