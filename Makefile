@@ -4,4 +4,4 @@ run:  ## start the site, a worker and the default course on the embedded default
 test: ## run the whole test suite (PostgreSQL + Redis when they answer)
 	bin/test
 bench: ## run every benchmark and print ratios
-	.venv/bin/python -m bench.run_all
+	STRIDE_EXTRAS=ml,test,bench bin/bootstrap && .venv/bin/python -m bench.run_all
