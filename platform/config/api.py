@@ -7,10 +7,23 @@ from __future__ import annotations
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.security import SessionAuth
+from ninja.security import SessionAuth as NinjaSessionAuth
 
 from accounts.api import BearerTokenAuth
 from accounts.api import router as auth_router
+
+
+class SessionAuth(NinjaSessionAuth):
+    """The browser's session, with ninja's CSRF check (and the same name in the OpenAPI).
+
+    Without a logged-in session it is not a CSRF matter but a missing login: a script whose
+    Bearer token is wrong or revoked gets the clear 401, not "CSRF check Failed"."""
+
+    def __call__(self, request):
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
+
 
 api = NinjaAPI(
     title="Stride API",
