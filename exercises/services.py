@@ -78,14 +78,16 @@ def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = N
     now = now or timezone.now()
     exercise_type = get_type(exercise.type)
     due = due_at_for(exercise=exercise, user=user)
-    with _refused_on_contention():
-        used = Attempt.objects.filter(exercise=exercise, user=user).count()
-    state = policy_state(exercise=exercise, attempts_used=used, now=now, due_at=due)
-    _refuse_if_closed(state)
-
+    # Grade first (pure and fast), count once, under the lock: one query fewer per answer.
+    # A malformed answer is reported only once the policy allows an attempt, so a closed
+    # exercise says "closed" whatever is sent.
     variant = variant_generate(exercise=exercise, user_id=user.pk)
-    parsed = exercise_type.parse_answer(variant, answer)  # AnswerError: nothing recorded
-    result: GradeResult = exercise_type.grade(variant, parsed)
+    try:
+        parsed = exercise_type.parse_answer(variant, answer)
+        result: GradeResult = exercise_type.grade(variant, parsed)
+        malformed = None
+    except AnswerError as exc:
+        malformed = exc
 
     with _refused_on_contention(), transaction.atomic():
         # Serialise a student's attempts at one exercise (PostgreSQL row lock); the unique
@@ -94,6 +96,8 @@ def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = N
         used = Attempt.objects.filter(exercise=exercise, user=user).count()
         state = policy_state(exercise=exercise, attempts_used=used, now=now, due_at=due)
         _refuse_if_closed(state)
+        if malformed is not None:
+            raise malformed  # nothing recorded, no attempt spent
         number = used + 1
         return Attempt.objects.create(
             exercise=exercise,
