@@ -20,6 +20,10 @@ from .variants import variant_generate
 router = Router(tags=["exercises"])
 
 
+class ErrorOut(Schema):
+    detail: str
+
+
 class ExerciseSummaryOut(Schema):
     id: int
     slug: str
@@ -52,11 +56,7 @@ class AttemptOut(Schema):
     attempts_left: int | None
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
-@router.get("/courses/{slug}/exercises", response=list[ExerciseSummaryOut], summary="A course's exercises, with your progress")
+@router.get("/courses/{slug}/exercises", response={200: list[ExerciseSummaryOut], 404: ErrorOut}, summary="A course's exercises, with your progress")
 def course_exercises(request, slug: str):
     course, _role = course_get_for_user(user=request.user, slug=slug)
     return [

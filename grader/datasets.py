@@ -22,6 +22,8 @@ The test-set file is a ``.npz`` with exactly the arrays ``x`` (N, H, W, C) and `
 """
 from __future__ import annotations
 
+import math
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -381,6 +383,26 @@ def _test_set_error(fr: str, en: str) -> TestSetError:
     return TestSetError(i18n(f"Jeu de test refusé : {fr}", f"Test set refused: {en}"))
 
 
+def _check_npy_header(member, info: zipfile.ZipInfo) -> None:
+    """Refuse an array whose header promises more data than its member holds.
+
+    ``read_array`` allocates the array the header describes before it reads the data: a few
+    bytes claiming a (10**12,) array would raise MemoryError (or reserve terabytes).
+    """
+    version = np.lib.format.read_magic(member)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    shape, _fortran_order, dtype = read_header(member)
+    promised = math.prod(shape) * dtype.itemsize
+    if promised > info.file_size:
+        name = info.filename[:-4]
+        raise _test_set_error(
+            f"l'en-tête de « {name} » annonce un tableau de forme {tuple(shape)}, plus gros que "
+            f"le fichier : il est tronqué ou abîmé.",
+            f"the header of “{name}” announces an array of shape {tuple(shape)}, larger than the "
+            f"file: it is truncated or damaged.")
+
+
 def load_test_set(path: str | Path, *, input_shape: Sequence[int],
                   num_classes: int, max_bytes: int = MAX_TEST_SET_BYTES
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -425,6 +447,8 @@ def load_test_set(path: str | Path, *, input_shape: Sequence[int],
             arrays = {}
             for info in members:
                 with archive.open(info) as member:
+                    _check_npy_header(member, info)
+                    member.seek(0)
                     arrays[info.filename[:-4]] = np.lib.format.read_array(
                         member, allow_pickle=False)
     except TestSetError:
@@ -438,6 +462,10 @@ def load_test_set(path: str | Path, *, input_shape: Sequence[int],
                 "because reading objects would run code (pickle).") from None
         raise _test_set_error(f"tableau illisible ({error}).",
                               f"unreadable array ({error}).") from None
+    except (SyntaxError, tokenize.TokenError):
+        # numpy re-reads a mangled version 1 or 2 header with the tokenizer, which raises these.
+        raise _test_set_error("tableau illisible (en-tête abîmé).",
+                              "unreadable array (damaged header).") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError) as error:
         raise _test_set_error(f"fichier .npz abîmé ({error}).",
                               f"damaged .npz file ({error}).") from None

@@ -29,8 +29,15 @@ class TokenOut(Schema):
     token: str
 
 
-@router.post("/token", response={200: TokenOut}, auth=None, summary="Exchange a username and password for an API token")
+class ErrorOut(Schema):
+    detail: str
+
+
+@router.post("/token", response={200: TokenOut, 401: ErrorOut, 429: ErrorOut}, auth=None, summary="Exchange a username and password for an API token")
 def token_obtain(request, payload: Credentials):
+    if "\x00" in payload.username or "\x00" in payload.password:
+        # No account has one, and PostgreSQL refuses them in a query (a 500).
+        raise HttpError(401, "Wrong username or password.")
     # authenticate() goes through django-axes, so brute force is locked out here too.
     user = authenticate(request, username=payload.username, password=payload.password)
     if getattr(request, "axes_locked_out", False):

@@ -38,3 +38,15 @@ def token_revoke(request, token_id: int):
     else:
         messages.error(request, _("This token does not exist or is already revoked."))
     return redirect("accounts:profile")
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked-out login (AXES_LOCKOUT_CALLABLE): the lockout page in the
+    browser, and the API's ``{"detail": ...}`` JSON error under /api/ (API.md, "Errors")."""
+    from django.conf import settings
+    from django.http import JsonResponse
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Too many failed logins: this account is locked for a while."},
+                            status=settings.AXES_HTTP_RESPONSE_CODE)
+    return render(request, settings.AXES_LOCKOUT_TEMPLATE, status=settings.AXES_HTTP_RESPONSE_CODE)

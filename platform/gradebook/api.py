@@ -126,7 +126,8 @@ def _teacher_exercise_and_student(request, exercise_id: int, username: str):
     exercise, role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
     if role != Enrollment.Role.TEACHER:
         raise Http404
-    student = course_students(course=exercise.course).filter(username=username).first()
+    # PostgreSQL refuses NUL characters in a query (a 500); no username has one.
+    student = course_students(course=exercise.course).filter(username=username).first() if "\x00" not in username else None
     if student is None:
         raise HttpError(400, f"{username!r} is not a student of this course.")
     return exercise, student
@@ -148,10 +149,13 @@ def override(request, exercise_id: int, payload: OverrideIn):
 @router.post("/exercises/{exercise_id}/extensions", response={200: OkOut, 400: ErrorOut, 404: ErrorOut},
              summary="Give one student a later due date (teachers)")
 def extension(request, exercise_id: int, payload: ExtensionIn):
-    from .services import extension_grant
+    from .services import ExtensionError, extension_grant
 
     exercise, student = _teacher_exercise_and_student(request, exercise_id, payload.username)
-    extension_grant(exercise=exercise, student=student, due_at=payload.due_at, actor=request.user)
+    try:
+        extension_grant(exercise=exercise, student=student, due_at=payload.due_at, actor=request.user)
+    except ExtensionError as exc:
+        raise HttpError(400, str(exc)) from exc
     return {"ok": True}
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from django.db import transaction
 from django.db.models import Max
@@ -16,6 +17,21 @@ class OverrideError(ValueError):
     pass
 
 
+class ExtensionError(ValueError):
+    pass
+
+
+def _utc(value: datetime) -> datetime:
+    """A due date in UTC. PostgreSQL refuses UTC offsets beyond ±15:59, which ISO 8601 and Python
+    allow, and a date at either end of the calendar may not convert at all."""
+    try:
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        return value.astimezone(dt_timezone.utc)
+    except (OverflowError, ValueError) as exc:
+        raise ExtensionError("The due date is out of range.") from exc
+
+
 def _best(exercise: Exercise, student) -> float | None:
     return Attempt.objects.filter(exercise=exercise, user=student).aggregate(best=Max("score"))["best"]
 
@@ -26,6 +42,8 @@ def grade_override(*, exercise: Exercise, student, score: float, comment: str, a
     comment = (comment or "").strip()
     if not comment:
         raise OverrideError("A comment is required to override a grade.")
+    if "\x00" in comment:
+        raise OverrideError("The comment cannot contain NUL characters.")
     if not 0.0 <= float(score) <= 1.0:
         raise OverrideError("The score is between 0 and 1.")
     previous = GradeOverride.objects.filter(exercise=exercise, student=student).first()
@@ -43,6 +61,7 @@ def grade_override(*, exercise: Exercise, student, score: float, comment: str, a
 @transaction.atomic
 def extension_grant(*, exercise: Exercise, student, due_at: datetime, actor, comment: str = "") -> Extension:
     """Give one student a later due date; lateness is then judged against it."""
+    due_at = _utc(due_at)
     previous = Extension.objects.filter(exercise=exercise, user=student).first()
     old_due = previous.due_at if previous else exercise.due_at
     extension, _ = Extension.objects.update_or_create(

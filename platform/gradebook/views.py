@@ -219,17 +219,25 @@ def extension_view(request, slug: str, user_id: int, exercise_id: int):
     from django.utils.timezone import get_current_timezone, is_naive, make_aware
     from django.utils.translation import gettext as _
 
-    from .services import extension_grant
+    from .services import ExtensionError, extension_grant
 
     course, student, exercise = _teacher_student_exercise(request, slug, user_id, exercise_id)
-    due = parse_datetime(request.POST.get("due_at", "") or "")
+    try:
+        # parse_datetime raises ValueError for a well-formed but impossible date (2030-02-30).
+        due = parse_datetime(request.POST.get("due_at", "") or "")
+    except ValueError:
+        due = None
     if due is None:
         messages.error(request, _("Give a date and a time."))
     else:
         if is_naive(due):
             due = make_aware(due, get_current_timezone())
-        extension_grant(exercise=exercise, student=student, due_at=due, actor=request.user)
-        messages.success(request, _("Due date extended for this student."))
+        try:
+            extension_grant(exercise=exercise, student=student, due_at=due, actor=request.user)
+        except ExtensionError:
+            messages.error(request, _("Give a date and a time."))
+        else:
+            messages.success(request, _("Due date extended for this student."))
     return redirect("gradebook:student", slug=course.slug, user_id=student.pk)
 
 
