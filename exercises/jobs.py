@@ -35,7 +35,10 @@ def send_task(name: str, row_id: int, model: type[Model]) -> bool:
     from workers.celery import app
 
     try:
-        app.send_task(name, args=[row_id], queue="gpu", retry=True,
+        # ignore_result: the row holds the result. Without it Celery subscribes to the task's
+        # result in Redis before publishing, and with Redis down that retried for ~20 s inside
+        # the web request (tests/faults/test_redis_down.py).
+        app.send_task(name, args=[row_id], queue="gpu", ignore_result=True, retry=True,
                       retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5})
     except Exception:  # noqa: BLE001 — any broker failure; the sweeper covers it
         log.warning("could not send %s %s to the broker; the sweeper will retry", model.__name__, row_id, exc_info=True)

@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.i18n import localize
 from grader.result import i18n
 
 from .jobs import send_task, sweep, tries_exhausted
@@ -138,7 +139,7 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
         exercise=exercise, user=user, original_name=(upload.name or "model.keras")[:255], size=upload.size or 0,
         sha256=digest.hexdigest(), late=state.late, queued_at=now,
     )
-    submission.file.save("model.keras", upload, save=False)
+    _store_upload(submission, upload)
     try:
         check_model_file(Path(submission.file.path), filename=submission.original_name, max_bytes=max_bytes)
     except IntakeError as exc:
@@ -151,6 +152,28 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
         submission.save()
         transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
     return submission
+
+
+def _store_upload(submission: Submission, upload: UploadedFile) -> None:
+    """Write the file under its final name. A disk that is full (or failing) is a clear 507 for
+    the student, and whatever part of the file was written is removed: no row, no stray file."""
+    field = Submission._meta.get_field("file")
+    storage = field.storage
+    name = field.generate_filename(submission, "model.keras")
+    try:
+        submission.file = storage.save(name, upload, max_length=field.max_length)
+    except OSError as exc:
+        log.error("could not store an uploaded model (%s): %s", name, exc)
+        try:
+            storage.delete(name)
+        except OSError:
+            log.exception("could not remove the partial upload %s", name)
+        raise SubmissionRefused(localize(i18n(
+            "Le serveur n'a plus de place pour enregistrer votre fichier. Réessayez plus tard, et prévenez votre "
+            "enseignant si cela dure.",
+            "The server has no room to store your file right now. Try again later, and tell your teacher if it "
+            "persists.",
+        )), 507) from exc
 
 
 def submission_enqueue(*, submission_id: int) -> bool:
