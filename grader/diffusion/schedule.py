@@ -69,6 +69,8 @@ def kept_steps(steps: int, frames: int = 8) -> list[int]:
     """At most ``frames`` step indices, evenly spread, always the first and the last."""
     if steps <= frames:
         return list(range(steps))
+    if frames < 2:
+        return [steps - 1][: max(frames, 0)]
     return sorted({int(round(i * (steps - 1) / (frames - 1))) for i in range(frames)})
 
 

@@ -1,0 +1,195 @@
+"""Diffusion sampling: one request's latency, and 16 requests batched against 16 in a row.
+
+Everything is measured in one warm process through ``grader.diffusion.pipeline`` (what a
+worker calls), with the shipped weights, 50 DDIM steps and guidance 3:
+
+- the floor: the bare network, 50 ``predict_on_batch`` calls on the batch one guided request
+  makes (its caption and the empty one), with no sampler around them;
+- the latency of one request, as a ratio to that floor (what the sampler, the judge and the
+  trajectory cost on top of the network);
+- 16 different requests in one ``generate`` call against the same 16 in 16 calls: the
+  throughput ratio (the goal is ≥ 2.5), and the ratio of the CPU time the process spent on
+  each (which other processes' load changes much less than the wall time).
+
+With ``--peer-python PATH`` (an interpreter that has ``torch`` and ``diffusers``), the same
+sampling runs on a PyTorch peer in a subprocess: a randomly initialised ``diffusers``
+``UNet2DModel`` of about the same size and shape (three resolutions of 32/64/80 channels, two
+residual blocks down and three up per resolution, so 80 rather than Stride's 96 channels at the
+lowest one gives the same count, about 2.06M parameters; FiLM-style scale-and-shift
+conditioning on time plus a class embedding standing for the caption; no attention), the
+``DDIMScheduler`` with the same settings (cosine schedule, v-prediction, trailing spacing),
+classifier-free guidance as one batch of twice the requests. Its weights are random: only the
+time is compared.
+
+    .venv/bin/python -m bench.diffusion [--repeat 3] [--peer-python /path/to/python]
+
+Each time is the best of ``--repeat`` rounds; each ratio is the median of the rounds' ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS, GUIDANCE, CONCURRENT = 50, 3.0, 16
+
+
+def timed(fn, repeat: int) -> float:
+    """The best wall time of ``repeat`` calls, in seconds: on a shared machine the other
+    processes only ever add time, so the minimum is the least noisy figure."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def requests(n: int):
+    from grader.diffusion import vocab
+    from grader.diffusion.pipeline import Request
+
+    pairs = vocab.all_pairs()
+    return [Request(vocab.caption(*pairs[(7 * i) % len(pairs)]), 1000 + i, GUIDANCE)
+            for i in range(n)]
+
+
+def stride(repeat: int) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import numpy as np
+
+    from grader.diffusion import vocab
+    from grader.diffusion.pipeline import Pipeline
+
+    pipeline = Pipeline()
+    one, many = requests(1), requests(CONCURRENT)
+    x = np.zeros((2, 32, 32, 3), np.float32)
+    t = np.full((2, 1), 0.5, np.float32)
+    tokens = np.concatenate([np.array([vocab.parse_prompt("pomme rouge").tokens]),
+                             vocab.null_tokens(1)]).astype(np.int32)
+    pipeline.generate(one, 2)  # warm-up: the first calls trace the network for each batch shape
+    pipeline.generate(many, 2)
+
+    def floor():
+        for _ in range(STEPS):
+            pipeline.unet.predict_on_batch([x, t, tokens])
+
+    def serial():
+        for request in many:
+            pipeline.generate([request], STEPS)
+
+    # The four measures run in rounds, side by side, so a burst of load from other processes
+    # falls on both sides of a ratio: each ratio is the median of its rounds' ratios.
+    names = {"floor": "network floor, 50 forward passes at batch 2 (s)",
+             "one": "one request, 50 steps (s)",
+             "batched": f"{CONCURRENT} requests in one call (s)",
+             "serial": f"{CONCURRENT} requests one after another (s)"}
+    work = {"floor": floor, "one": lambda: pipeline.generate(one, STEPS),
+            "batched": lambda: pipeline.generate(many, STEPS), "serial": serial}
+    rounds, cpu = [], []
+    for _ in range(repeat):
+        rounds.append({})
+        cpu.append({})
+        for key, fn in work.items():
+            start = time.process_time()
+            rounds[-1][key] = timed(fn, 1)
+            cpu[-1][key] = time.process_time() - start
+    out = {names[key]: min(r[key] for r in rounds) for key in names}
+    out["one request / network floor (ratio)"] = statistics.median(
+        r["one"] / r["floor"] for r in rounds)
+    out[f"batched / serial throughput, {CONCURRENT} requests (ratio, goal >= 2.5)"] = (
+        statistics.median(r["serial"] / r["batched"] for r in rounds))
+    # CPU seconds this process used (all its threads): what a busy machine does not change much.
+    out[f"CPU time, {CONCURRENT} requests one after another / in one call (ratio)"] = (
+        statistics.median(c["serial"] / c["batched"] for c in cpu))
+    out["load average of the machine (1 min) at the end"] = os.getloadavg()[0]
+    out["Stride UNet parameters"] = pipeline.unet.count_params()
+    return out
+
+
+def peer(repeat: int) -> dict:
+    """The diffusers peer (runs in an interpreter that has torch and diffusers)."""
+    import torch
+    from diffusers import DDIMScheduler, UNet2DModel
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(
+        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(32, 64, 80),
+        layers_per_block=2, down_block_types=("DownBlock2D",) * 3,
+        up_block_types=("UpBlock2D",) * 3, norm_num_groups=8, num_class_embeds=31,
+        resnet_time_scale_shift="scale_shift", add_attention=False).eval()
+    scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                              prediction_type="v_prediction", timestep_spacing="trailing",
+                              clip_sample=True, set_alpha_to_one=True)
+
+    def sample(n: int):
+        scheduler.set_timesteps(STEPS)
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn((n, 3, 32, 32), generator=generator)
+        labels = torch.cat([torch.arange(n) % 30 + 1, torch.zeros(n, dtype=torch.long)])
+        with torch.inference_mode():
+            for t in scheduler.timesteps:
+                v = unet(torch.cat([x, x]), t, class_labels=labels).sample
+                v_cond, v_empty = v.chunk(2)
+                x = scheduler.step(v_empty + GUIDANCE * (v_cond - v_empty), t, x).prev_sample
+        return x
+
+    sample(1)
+    sample(CONCURRENT)
+    return {"parameters": sum(p.numel() for p in unet.parameters()),
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "one request, 50 steps (s)": timed(lambda: sample(1), repeat),
+            f"{CONCURRENT} requests in one call (s)": timed(lambda: sample(CONCURRENT), repeat)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (the best time, the median ratio)")
+    parser.add_argument("--peer-python", help="an interpreter with torch and diffusers")
+    parser.add_argument("--peer-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.peer_only:
+        print(json.dumps(peer(args.repeat)))
+        return {}
+
+    results = stride(args.repeat)
+    latency = results["one request, 50 steps (s)"]
+    batched = results[f"{CONCURRENT} requests in one call (s)"]
+    show(results)
+    if args.peer_python:
+        # OpenMP threads that spin while they wait make PyTorch up to 25 times slower when
+        # another process holds a core (measured here: 1 s instead of 40 ms a forward pass).
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        done = subprocess.run([args.peer_python, "-m", "bench.diffusion", "--peer-only",
+                               "--repeat", str(args.repeat)], cwd=ROOT, capture_output=True,
+                              text=True, env=env)
+        if done.returncode != 0:
+            print(done.stderr[-2000:], file=sys.stderr)
+            raise SystemExit("the diffusers peer failed")
+        other = json.loads(done.stdout.strip().splitlines()[-1])
+        results["diffusers peer parameters"] = other["parameters"]
+        results["diffusers peer: one request, 50 steps (s)"] = other["one request, 50 steps (s)"]
+        results[f"diffusers peer: {CONCURRENT} requests in one call (s)"] = (
+            other[f"{CONCURRENT} requests in one call (s)"])
+        results["Stride / diffusers, one request (time ratio)"] = (
+            latency / other["one request, 50 steps (s)"])
+        results[f"Stride / diffusers, {CONCURRENT} requests batched (time ratio)"] = (
+            batched / other[f"{CONCURRENT} requests in one call (s)"])
+        show({name: value for name, value in results.items() if "diffusers" in name})
+    return results
+
+
+def show(results: dict) -> None:
+    for name, value in results.items():
+        print(f"{name:62s} {value:12.3f}" if isinstance(value, float) else f"{name:62s} {value:>12}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
