@@ -105,9 +105,8 @@ def attempt_create(request, exercise_id: int, payload: AttemptIn):
         raise HttpError(400, localize(exc.message)) from exc
     except AttemptRefused as exc:
         raise HttpError(exc.status, exc.message) from exc
-    used = attempt.number
-    state = policy_state(exercise=exercise, attempts_used=used, now=timezone.now(),
-                         due_at=due_at_for(exercise=exercise, user=request.user))
+    # Only the attempts left are read here: they do not depend on the (personal) due date.
+    state = policy_state(exercise=exercise, attempts_used=attempt.number, now=timezone.now(), due_at=None)
     if grades_hidden(exercise=exercise):
         release = timezone.localtime(exercise.grades_visible_at).strftime("%Y-%m-%d %H:%M")
         return {
