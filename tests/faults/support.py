@@ -210,9 +210,12 @@ def worker_tree(main_pid: int) -> WorkerTree:
 
 # --- the Celery app of this (the site's) process ----------------------------------------------
 def _reset_connections(app) -> None:
-    with contextlib.suppress(Exception):
-        if app._pool is not None:
-            app._pool.force_close_all()
+    from kombu import pools
+
+    # The app's pools live in kombu's process-wide registries, keyed by broker URL: closing
+    # one without clearing the registry would hand the closed pool back to every later test
+    # ("Acquire on closed pool"). reset() closes them all and clears the registries.
+    pools.reset()
     app._pool = None
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
