@@ -97,6 +97,7 @@ from django.http import FileResponse, Http404, HttpResponse  # noqa: E402
 from django.views.decorators.http import require_GET  # noqa: E402
 
 from .models import Submission  # noqa: E402
+from .responses import private_png  # noqa: E402
 from .submissions import (  # noqa: E402
     SubmissionRefused,
     leaderboard,
@@ -173,11 +174,7 @@ def submission_confusion(request, submission_id: int):
     png = path.with_name(path.stem + "-confusion.png")
     if not png.is_file():
         raise Http404
-    response = FileResponse(open(png, "rb"), content_type="image/png")
-    response["Content-Disposition"] = f'inline; filename="confusion-{submission.pk}.png"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return private_png(open(png, "rb"), filename=f"confusion-{submission.pk}.png")
 
 
 @login_required

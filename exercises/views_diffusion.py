@@ -5,7 +5,7 @@ import secrets
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -21,6 +21,7 @@ from .generations import (
     generations_list,
 )
 from .models import Generation
+from .responses import private_png
 from .selectors import exercise_get_for_user
 
 IMAGE_FIELDS = {"image": "image", "trajectory": "trajectory", "x0": "predictions"}
@@ -130,11 +131,7 @@ def generation_picture(request, generation_id: int, kind: str):
     field = getattr(generation, IMAGE_FIELDS[kind])
     if not field:
         raise Http404
-    response = FileResponse(field.open("rb"), content_type="image/png")
-    response["Content-Disposition"] = f'inline; filename="generation-{generation.pk}-{kind}.png"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return private_png(field.open("rb"), filename=f"generation-{generation.pk}-{kind}.png", max_age=86400)
 
 
 @login_required
@@ -158,11 +155,7 @@ def generation_frame(request, generation_id: int, kind: str, index: int):
         frame = strip.crop((index * (size + FRAME_GAP), 0, index * (size + FRAME_GAP) + size, size))
         buffer = io.BytesIO()
         frame.save(buffer, format="PNG")
-    response = HttpResponse(buffer.getvalue(), content_type="image/png")
-    response["Content-Disposition"] = f'inline; filename="generation-{generation.pk}-{kind}-{index}.png"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return private_png(buffer.getvalue(), filename=f"generation-{generation.pk}-{kind}-{index}.png", max_age=86400)
 
 
 # --- the teacher's gallery ------------------------------------------------------------------

@@ -48,6 +48,15 @@ def page(browser):
         context.close()
 
 
+def login(page, base: str, username: str, password: str) -> None:
+    """Log in through the real form and land on the course list."""
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.press("#id_password", "Enter")
+    page.wait_for_url(f"{base}/courses/")
+
+
 @pytest.fixture
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

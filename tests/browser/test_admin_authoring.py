@@ -12,22 +12,16 @@ from exercises.models import Exercise
 from exercises.types import get_type
 from exercises.variants import variant_generate
 
+from tests.browser.conftest import login
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _login(page, base, username, password):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.press("#id_password", "Enter")
-    page.wait_for_url(f"{base}/courses/")
 
 
 def test_admin_authors_previews_and_the_student_answers(page, live_server, artifacts):
     call_command("load_course", verbosity=0)
     call_command("seed_demo", verbosity=0)
     base = live_server.url
-    _login(page, base, "admin", "stride-admin")
+    login(page, base, "admin", "stride-admin")
     page.click("#nav-authoring")
     page.click("a[data-type=output_size]")
     page.fill("input[name=slug]", "browser-conv")
@@ -46,7 +40,7 @@ def test_admin_authors_previews_and_the_student_answers(page, live_server, artif
     page.screenshot(path=str(artifacts / "admin-preview.png"), full_page=True)
 
     page.context.clear_cookies()
-    _login(page, base, "student", "stride-student")
+    login(page, base, "student", "stride-student")
     exercise = Exercise.objects.get(slug="browser-conv")
     student = get_user_model().objects.get(username="student")
     h, w, c = get_type("output_size").solve(variant_generate(exercise=exercise, user_id=student.pk))["shape"]

@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from tests.browser.conftest import login
+
 pytestmark = [pytest.mark.worker, pytest.mark.keras]
-
-
-def _login(page, base, username, password):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.press("#id_password", "Enter")
-    page.wait_for_url(f"{base}/courses/")
 
 
 def test_generate_watch_and_grade(page, live_server, live_worker, artifacts):
@@ -22,7 +16,7 @@ def test_generate_watch_and_grade(page, live_server, live_worker, artifacts):
     call_command("load_course", verbosity=0)
     call_command("seed_demo", verbosity=0)
     base = live_server.url
-    _login(page, base, "student", "stride-student")
+    login(page, base, "student", "stride-student")
 
     # The free lab, reached from the course page.
     page.goto(f"{base}/courses/cnn-diffusion/")
@@ -58,7 +52,7 @@ def test_generate_watch_and_grade(page, live_server, live_worker, artifacts):
 
     # The teacher's gallery shows both, with the student's name.
     page.context.clear_cookies()
-    _login(page, base, "teacher", "stride-teacher")
+    login(page, base, "teacher", "stride-teacher")
     page.goto(f"{base}/courses/cnn-diffusion/generations/")
     gallery = page.locator(".gallery").inner_text()
     assert gallery.count("student") >= 2 and "citron jaune" in gallery

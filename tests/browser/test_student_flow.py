@@ -9,6 +9,8 @@ from exercises.models import Attempt, Exercise
 from exercises.types import get_type
 from exercises.variants import variant_generate
 
+from tests.browser.conftest import login
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -17,14 +19,6 @@ def demo(live_server):
     call_command("load_course", verbosity=0)
     call_command("seed_demo", verbosity=0)
     return live_server.url
-
-
-def _login(page, base, username, password):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.press("#id_password", "Enter")
-    page.wait_for_url(f"{base}/courses/")
 
 
 def _solution(slug):
@@ -41,7 +35,7 @@ def _submit_and_wait(page):
 
 
 def test_student_answers_each_type_in_the_browser(page, demo, artifacts):
-    _login(page, demo, "student", "stride-student")
+    login(page, demo, "student", "stride-student")
     page.click("text=Convolution et CNN")
     assert page.locator("tr[data-exercise]").count() >= 30
 
@@ -115,7 +109,7 @@ def test_student_answers_each_type_in_the_browser(page, demo, artifacts):
 
 
 def test_the_site_switches_to_english(page, demo):
-    _login(page, demo, "student", "stride-student")
+    login(page, demo, "student", "stride-student")
     assert page.locator("text=Mes cours").first.is_visible()
     page.click("button[name=language][value=en]")
     page.wait_for_selector("text=My courses")
