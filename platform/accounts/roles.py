@@ -65,8 +65,12 @@ def user_role(user) -> Role | None:
         return None
     if user.is_superuser:
         return Role.ADMIN
+    # Asked several times per request (the API's checks, the page's menu): one query per
+    # user object, which lives for one request. Roles are set when an account is created.
+    cached = getattr(user, "_stride_role", None)
+    if cached is not None:
+        return cached
     names = {g.name for g in user.groups.all()}
-    for role in (Role.ADMIN, Role.TEACHER, Role.STUDENT):
-        if role.value in names:
-            return role
-    return Role.STUDENT
+    role = next((role for role in (Role.ADMIN, Role.TEACHER, Role.STUDENT) if role.value in names), Role.STUDENT)
+    user._stride_role = role
+    return role
