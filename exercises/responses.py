@@ -17,3 +17,22 @@ def private_png(content, *, filename: str, max_age: int = 3600) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = f"private, max-age={max_age}"
     return response
+
+
+def form_result(request, *, error: str | None, status: int, template: str, context, fallback) -> HttpResponse:
+    """The answer to a form post of the exercise pages.
+
+    HTMX gets ``template`` rendered with ``context()`` (called only then) and ``error``, with a
+    200 (HTMX swaps only 2xx) and the real status in ``X-Stride-Status``. A plain post is
+    redirected to ``fallback``, the error shown as a message.
+    """
+    from django.contrib import messages
+    from django.shortcuts import render
+
+    if not request.headers.get("HX-Request"):
+        if error:
+            messages.error(request, error)
+        return fallback
+    response = render(request, template, {**context(), "error": error})
+    response["X-Stride-Status"] = str(status)
+    return response

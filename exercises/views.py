@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from config.i18n import localize
 from grader.result import AnswerError
 
+from .responses import form_result, private_png
 from .selectors import attempt_list, exercise_get_for_user, results_for_user
 from .services import AttemptRefused, attempt_submit, due_at_for, grades_hidden, policy_state
 from .types import get_type
@@ -71,17 +72,9 @@ def exercise_answer(request, exercise_id: int):
     except AttemptRefused as exc:
         error = exc.message
         status = exc.status
-    if not request.headers.get("HX-Request"):
-        if error:
-            from django.contrib import messages
-
-            messages.error(request, error)
-        return redirect("exercises:detail", exercise_id=exercise.pk)
-    context = _exercise_context(request, exercise, role, error=error)
-    # HTMX swaps only 2xx responses by default; the error is shown in the panel with a 200.
-    response = render(request, "exercises/partials/answer_panel.html", context)
-    response["X-Stride-Status"] = str(status)
-    return response
+    return form_result(request, error=error, status=status, template="exercises/partials/answer_panel.html",
+                       context=lambda: _exercise_context(request, exercise, role),
+                       fallback=redirect("exercises:detail", exercise_id=exercise.pk))
 
 
 @login_required
@@ -97,7 +90,6 @@ from django.http import FileResponse, Http404, HttpResponse  # noqa: E402
 from django.views.decorators.http import require_GET  # noqa: E402
 
 from .models import Submission  # noqa: E402
-from .responses import private_png  # noqa: E402
 from .submissions import (  # noqa: E402
     SubmissionRefused,
     leaderboard,
@@ -109,9 +101,9 @@ from .submissions import (  # noqa: E402
 
 
 def _teaches(user, exercise) -> bool:
-    from courses.selectors import course_get_for_user
+    from courses.selectors import course_role
 
-    return course_get_for_user(user=user, slug=exercise.course.slug)[1] == "teacher"
+    return course_role(user=user, course=exercise.course) == "teacher"
 
 
 def _model_context(request, exercise, role, **extra):
@@ -136,15 +128,9 @@ def submission_upload(request, exercise_id: int):
             submission_create(exercise=exercise, user=request.user, upload=upload)
         except SubmissionRefused as exc:
             error, status = exc.message, exc.status
-    if not request.headers.get("HX-Request"):
-        if error:
-            from django.contrib import messages
-
-            messages.error(request, error)
-        return redirect("exercises:detail", exercise_id=exercise.pk)
-    response = render(request, "exercises/partials/submissions.html", _model_context(request, exercise, role, error=error))
-    response["X-Stride-Status"] = str(status)
-    return response
+    return form_result(request, error=error, status=status, template="exercises/partials/submissions.html",
+                       context=lambda: _model_context(request, exercise, role),
+                       fallback=redirect("exercises:detail", exercise_id=exercise.pk))
 
 
 @login_required

@@ -21,7 +21,7 @@ from .generations import (
     generations_list,
 )
 from .models import Generation
-from .responses import private_png
+from .responses import form_result, private_png
 from .selectors import exercise_get_for_user
 
 IMAGE_FIELDS = {"image": "image", "trajectory": "trajectory", "x0": "predictions"}
@@ -52,18 +52,6 @@ def _create_from_form(request, *, course, exercise=None):
     return None, 202
 
 
-def _respond(request, *, template: str, context: dict, error, status, fallback):
-    if not request.headers.get("HX-Request"):
-        if error:
-            from django.contrib import messages
-
-            messages.error(request, error)
-        return fallback
-    response = render(request, template, {**context, "error": error})
-    response["X-Stride-Status"] = str(status)
-    return response
-
-
 # --- the graded exercise --------------------------------------------------------------------
 def diffusion_context(request, exercise, role, base: dict) -> dict:
     generations = list(generations_list(course=exercise.course, user=request.user, exercise=exercise, limit=30))
@@ -80,9 +68,9 @@ def exercise_generate(request, exercise_id: int):
     if exercise.type != "diffusion":
         raise Http404
     error, status = _create_from_form(request, course=exercise.course, exercise=exercise)
-    context = diffusion_context(request, exercise, role, _exercise_context(request, exercise, role))
-    return _respond(request, template="exercises/partials/generations.html", context=context, error=error,
-                    status=status, fallback=redirect("exercises:detail", exercise_id=exercise.pk))
+    return form_result(request, error=error, status=status, template="exercises/partials/generations.html",
+                       context=lambda: diffusion_context(request, exercise, role, _exercise_context(request, exercise, role)),
+                       fallback=redirect("exercises:detail", exercise_id=exercise.pk))
 
 
 # --- the free lab ---------------------------------------------------------------------------
@@ -106,8 +94,9 @@ def lab(request, slug: str):
 def lab_generate(request, slug: str):
     course, role = course_get_for_user(user=request.user, slug=slug)
     error, status = _create_from_form(request, course=course)
-    return _respond(request, template="exercises/partials/generations.html", context=_lab_context(request, course, role),
-                    error=error, status=status, fallback=redirect("exercises:lab", slug=course.slug))
+    return form_result(request, error=error, status=status, template="exercises/partials/generations.html",
+                       context=lambda: _lab_context(request, course, role),
+                       fallback=redirect("exercises:lab", slug=course.slug))
 
 
 # --- one generation -------------------------------------------------------------------------
