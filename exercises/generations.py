@@ -20,7 +20,6 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
-from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -238,11 +237,6 @@ def _time_limit() -> dict:
     return i18n("La génération a dépassé le temps permis.", "The generation took longer than allowed.")
 
 
-def generation_fail_after_time_limit(*, generation_id: int) -> None:
-    Generation.objects.filter(pk=generation_id, status=Status.RUNNING).update(
-        status=Status.FAILED, finished_at=timezone.now(), progress=100, feedback=_time_limit())
-
-
 def _tries_exhausted() -> dict:
     return tries_exhausted(MAX_TRIES, "la génération", "the generation")
 
@@ -264,14 +258,10 @@ def generation_position(*, generation: Generation) -> int | None:
 
 def generation_get_for_user(*, user, generation_id: int) -> Generation:
     """The user's own generation, or any generation of a course they teach; else 404."""
-    from courses.selectors import course_role
+    from .selectors import owned_or_taught
 
     generation = Generation.objects.select_related("course", "exercise", "user").filter(pk=generation_id).first()
-    if generation is None:
-        raise Http404
-    if generation.user_id != user.pk and course_role(user=user, course=generation.course) != "teacher":
-        raise Http404
-    return generation
+    return owned_or_taught(generation, user=user, course=generation.course if generation else None)
 
 
 def generations_list(*, course, user=None, exercise: Exercise | None = None, lab_only: bool = False, limit: int = 60):

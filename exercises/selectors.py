@@ -89,3 +89,13 @@ def results_for_user(*, user) -> list[tuple[Course, list[ExerciseRow]]]:
     """The student's "my results" page: every course they study, with their rows."""
     courses = Course.objects.filter(enrollments__user=user, enrollments__role=Enrollment.Role.STUDENT).distinct()
     return [(course, exercise_rows_for_user(course=course, user=user)) for course in courses]
+
+
+def owned_or_taught(row, *, user, course: Course):
+    """A student's row (a submission, a generation) for its owner or a teacher of ``course``;
+    404 for anyone else or a missing row, so nothing leaks."""
+    if row is None:
+        raise Http404
+    if row.user_id != user.pk and course_role(user=user, course=course) != Enrollment.Role.TEACHER:
+        raise Http404
+    return row

@@ -308,19 +308,10 @@ def submission_position(*, submission: Submission) -> int | None:
 
 def submission_get_for_user(*, user, submission_id: int) -> Submission:
     """The user's own submission, or any submission of a course they teach; else 404."""
-    from django.http import Http404
-
-    from courses.models import Enrollment
-    from courses.selectors import course_get_for_user
+    from .selectors import owned_or_taught
 
     submission = Submission.objects.select_related("exercise__course", "user").filter(pk=submission_id).first()
-    if submission is None:
-        raise Http404
-    if submission.user_id != user.pk:
-        _course, role = course_get_for_user(user=user, slug=submission.exercise.course.slug)
-        if role != Enrollment.Role.TEACHER:
-            raise Http404
-    return submission
+    return owned_or_taught(submission, user=user, course=submission.exercise.course if submission else None)
 
 
 def leaderboard(*, exercise: Exercise, reveal_private: bool) -> list[dict]:
