@@ -103,3 +103,17 @@ def stop(proc: subprocess.Popen, grace: float = 10) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(5)
+
+
+def wait_until_finished(client, url: str, *, timeout: float) -> dict:
+    """Poll an API status URL (a submission, a generation) until it leaves queued/running; the
+    body, with ``seen``: every status it went through."""
+    seen, deadline = set(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(url).json()
+        seen.add(body["status"])
+        if body["status"] not in ("queued", "running"):
+            body["seen"] = seen
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not finished in {timeout}s (seen {seen})")

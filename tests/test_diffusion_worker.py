@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,21 +17,14 @@ from django.core.management import call_command
 from PIL import Image
 
 from tests.conftest import database_url_of_test_db
+from tests.procs import wait_until_finished
 from tests.factories import logged_in, student, teacher
 
 pytestmark = [pytest.mark.worker, pytest.mark.keras]
 
 
 def _wait(client, generation_id: int, timeout: float = 180) -> dict:
-    seen, deadline = set(), time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/api/v1/generations/{generation_id}").json()
-        seen.add(body["status"])
-        if body["status"] not in ("queued", "running"):
-            body["seen"] = seen
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"generation {generation_id} not done in {timeout}s (seen {seen})")
+    return wait_until_finished(client, f"/api/v1/generations/{generation_id}", timeout=timeout)
 
 
 def _pixels(client, url: str) -> np.ndarray:

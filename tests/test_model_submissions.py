@@ -4,7 +4,6 @@ accuracy this test computes itself on the same hidden data."""
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from tests.factories import PASSWORD, student
+from tests.procs import wait_until_finished
 
 pytestmark = [pytest.mark.worker, pytest.mark.keras]
 
@@ -51,15 +51,7 @@ def _api(course):
 
 
 def _wait(api, submission_id: int, timeout: float = 120) -> dict:
-    seen, deadline = set(), time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = api.get(f"/api/v1/submissions/{submission_id}").json()
-        seen.add(body["status"])
-        if body["status"] not in ("queued", "running"):
-            body["seen"] = seen
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"submission {submission_id} not graded in {timeout}s (seen {seen})")
+    return wait_until_finished(api, f"/api/v1/submissions/{submission_id}", timeout=timeout)
 
 
 def test_a_trained_model_is_graded_like_the_test_grades_it(live_worker, tmp_path):
