@@ -46,15 +46,16 @@ def sweep_submissions() -> dict:
 
 @shared_task(name="stride.diffusion.generate", queue="gpu", acks_late=True, reject_on_worker_lost=True)
 def generate(generation_id: int) -> dict:
-    """Run a batch of queued generations that starts with this one (see exercises.generations)."""
+    """Run a batch of queued generations that starts with this one (see exercises.generations).
+
+    At the soft time limit the batch's rows are failed with a clear message (``_give_back``)."""
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from exercises.generations import generation_fail_after_time_limit, generations_run
+    from exercises.generations import generations_run
 
     try:
         return {"generation_id": generation_id, **generations_run(generation_id=generation_id)}
     except SoftTimeLimitExceeded:
-        generation_fail_after_time_limit(generation_id=generation_id)
         return {"generation_id": generation_id, "status": "failed", "reason": "time limit"}
 
 

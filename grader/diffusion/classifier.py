@@ -18,8 +18,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-
 WEIGHTS_NAME = "classifier.weights.h5"
 CARD_NAME = "classifier.json"
 
