@@ -281,19 +281,37 @@ def test_the_pipeline_refuses_an_unknown_word_and_bad_guidance(pipeline):
 
 
 @pytest.mark.keras
+def _levels_apart(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
+
+
+def test_the_same_request_gives_the_same_pixels_on_the_same_worker(pipeline):
+    from grader.diffusion.pipeline import Request
+
+    request = Request("citron vert", 123, 2.5)
+    [first], [again] = pipeline.generate([request], 20), pipeline.generate([request], 20)
+    np.testing.assert_array_equal(first.image, again.image)
+    for one, other in zip(first.x0, again.x0):
+        np.testing.assert_array_equal(one, other)
+
+
 def test_a_request_gives_the_same_picture_alone_or_batched_with_strangers(pipeline):
+    """What is guaranteed: within one level per channel. The CPU's kernels may sum in another
+    order for another batch size (on an AMD EPYC without AVX-512, two values of 3,072 of an
+    intermediate frame moved by one level), so bit equality depends on the processor."""
     from grader.diffusion.pipeline import Request
 
     mine = Request("citron vert", 123, 2.5)
     [alone] = pipeline.generate([mine], 20)
-    batched = pipeline.generate([Request("raisin violet", 9, 5.0), mine,
-                                 Request("banane jaune", 4, 1.0)], 20)
-    # Measured bit-identical on TensorFlow's CPU kernels (batches of 1, 3 and 16, 20 and 50
-    # steps): each sample's noise comes from its own seed and no layer mixes samples.
-    np.testing.assert_array_equal(alone.image, batched[1].image)
-    for one, many in zip(alone.x0, batched[1].x0):
-        np.testing.assert_array_equal(one, many)
-    assert alone.recognition == batched[1].recognition
+    batched = pipeline.generate([Request("raisin violet", 9, 5.0), mine, Request("banane jaune", 4, 1.0)], 20)
+    assert _levels_apart(alone.image, batched[1].image) <= 1
+    for one, many in zip(alone.x0, batched[1].x0, strict=True):
+        assert _levels_apart(one, many) <= 1
+    assert alone.recognition["caption"] == batched[1].recognition["caption"]
+    # A batch that mixed the requests' samples (or their order) is far outside that tolerance.
+    for stranger in (batched[0], batched[2]):
+        assert _levels_apart(alone.image, stranger.image) > 32
+        assert np.abs(alone.image.astype(int) - stranger.image.astype(int)).mean() > 8
 
 
 # ----------------------------------------------------------------------------- the report's arithmetic

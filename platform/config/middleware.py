@@ -50,3 +50,76 @@ class RequestSizeLimitMiddleware:
             mb = round(limit / 2**20, 1)
             return JsonResponse({"detail": f"The request is too large: the limit is {mb} MB."}, status=413)
         return self.get_response(request)
+
+
+# The errors of a database that is restarting or unreachable for a moment (a broken
+# connection, a refused one): not a bug of the site, so never a 500.
+def _database_errors() -> tuple[type[Exception], ...]:
+    from django.db import InterfaceError, OperationalError
+
+    return (OperationalError, InterfaceError)
+
+
+RETRY_AFTER_SECONDS = 5
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _drop_connections() -> None:
+    """Close every connection of this thread, broken or not: the next query opens a new one."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 (closing a dead socket may fail in any way; it is gone anyway)
+            pass
+
+
+def database_unavailable_response(request):
+    """503 + Retry-After: JSON under /api/, a short page elsewhere (no template: that may need the database)."""
+    from django.http import HttpResponse, JsonResponse
+    from django.utils.translation import gettext as _
+
+    sentence = _("The database is unavailable for a moment. Please try again in a few seconds.")
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"detail": sentence}, status=503)
+    else:
+        from django.utils.html import escape
+
+        response = HttpResponse(
+            f'<!doctype html><html lang="{getattr(request, "LANGUAGE_CODE", "fr")}"><meta charset="utf-8">'
+            f'<meta http-equiv="refresh" content="{RETRY_AFTER_SECONDS}"><title>Stride</title>'
+            f"<p>{escape(sentence)}</p></html>", status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A database that drops for a moment (a PostgreSQL restart) gives a 503 with Retry-After.
+
+    A read (GET, HEAD, OPTIONS) is tried once more on a new connection first: most requests that
+    meet a restart then succeed. A write is not replayed (a part of it may have been committed),
+    it gets the 503 and the client sends it again. Errors raised outside a view (a session saved
+    on the way out) reach ``config.views.server_error``, which answers the same 503.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        errors = _database_errors()
+        if not isinstance(exception, errors):
+            return None
+        _drop_connections()
+        match = request.resolver_match
+        if request.method in SAFE_METHODS and match is not None and not getattr(request, "_stride_db_retried", False):
+            request._stride_db_retried = True
+            try:
+                return match.func(request, *match.args, **match.kwargs)
+            except errors:
+                _drop_connections()
+        return database_unavailable_response(request)

@@ -18,6 +18,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
 ]
 
+handler500 = "config.views.server_error"
+
 admin.site.site_header = "Stride"
 admin.site.site_title = "Stride"
 
