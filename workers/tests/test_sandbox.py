@@ -171,7 +171,9 @@ def test_failure_then_the_next_job_works(hooks, models, images, action, limits, 
     assert not result.ok and result.error_code in codes
     assert set(result.error) == {"fr", "en"} and all(result.error.values())
     if action == "sleep":
-        assert 1 <= result.seconds < 5
+        # Cut at the 1 s wall limit, not run to the end of its sleep; the upper bound is only a
+        # hang guard, loose enough for a loaded 2-core machine (no wall-clock race here).
+        assert 1 <= result.seconds < 30
     if action == "crash":
         assert "SIGSEGV" in result.error["en"]
 
