@@ -98,7 +98,7 @@ class Attempt(models.Model):
         return self.score * self.exercise.max_score
 
 
-def submission_upload_to(instance: "Submission", filename: str) -> str:
+def submission_upload_to(instance: Submission, filename: str) -> str:
     # The student's file name is never used on disk: only a random one under their id.
     return f"submissions/{instance.user_id}/{uuid.uuid4().hex}.keras"
 
@@ -160,6 +160,9 @@ class HiddenTestSet(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     uploaded_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"hidden test set of {self.exercise} ({self.size} examples)"
+
 
 class Extension(models.Model):
     """A personal due date for one student (a teacher's extension)."""
@@ -173,8 +176,11 @@ class Extension(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["exercise", "user"], name="extension_unique_exercise_user")]
 
+    def __str__(self) -> str:
+        return f"{self.user} on {self.exercise}: due {self.due_at:%Y-%m-%d %H:%M}"
 
-def generation_upload_to(instance: "Generation", filename: str) -> str:
+
+def generation_upload_to(instance: Generation, filename: str) -> str:
     return f"generations/{instance.user_id}/{filename}"
 
 

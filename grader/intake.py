@@ -71,6 +71,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.layers import window_output
 from grader.result import I18nText, i18n
 from grader.text import format_int
 
@@ -273,7 +274,7 @@ def check_model_file(path: Path, *, filename: str, max_bytes: int) -> IntakeRepo
     except RecursionError:
         raise _refuse("config_depth", "la configuration est imbriquée trop profondément.",
                       "the configuration is nested too deeply.") from None
-    except Exception as error:  # noqa: BLE001 - fail closed on anything unforeseen
+    except Exception as error:
         raise _refuse(
             "unreadable",
             f"le fichier n'a pas pu être analysé ({type(error).__name__}). Enregistrez le "
@@ -432,7 +433,7 @@ def _check_crc(archive: zipfile.ZipFile) -> None:
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
         raise _refuse("bad_zip", f"l'archive zip est abîmée ({_quote(str(error))}).",
                       f"the zip archive is damaged ({_quote(str(error))}).") from None
-    except Exception as error:  # zlib.error and friends
+    except Exception as error:  # noqa: BLE001 (zlib.error and friends: any failure is a damaged zip)
         raise _refuse("bad_zip", f"l'archive zip est abîmée ({type(error).__name__}).",
                       f"the zip archive is damaged ({type(error).__name__}).") from None
     if bad is not None:
@@ -763,12 +764,10 @@ def _values(shape: Shape) -> int | None:
 
 def _window(size: int | None, window: int, stride: int, padding: str,
             dilation: int = 1) -> int | None:
+    """``grader.layers.window_output`` for a dimension that may be unknown (None), never below 0."""
     if size is None:
         return None
-    if padding == "same":
-        return -(-size // stride)
-    span = (window - 1) * dilation + 1
-    return max(0, (size - span) // stride + 1)
+    return max(0, window_output(size, window, stride, padding, dilation))
 
 
 def _spatial(shape: Shape, axis: int) -> tuple[int | None, int | None]:

@@ -247,11 +247,15 @@ def _require_image(class_name: str, shape: Shape) -> None:
             f"{format_shape(shape)} ({len(shape)} dimension{'s' if len(shape) > 1 else ''}).")
 
 
-def window_output(size: int, window: int, stride: int, padding: str) -> int:
-    """One spatial dimension after a window (conv kernel or pooling) slides over it."""
+def window_output(size: int, window: int, stride: int, padding: str, dilation: int = 1) -> int:
+    """One spatial dimension after a window (conv kernel or pooling) slides over it: the course's
+    formula, ⌊(n − k_eff) / s⌋ + 1 with k_eff = (k − 1)·d + 1 for "valid", ⌈n / s⌉ for "same".
+    The one copy of it: the exercises and the model intake's report both use it. It is below 1
+    when the window is larger than the input (the callers say so in their own words)."""
     if padding == "same":
         return -(-size // stride)
-    return (size - window) // stride + 1
+    span = (window - 1) * dilation + 1
+    return (size - span) // stride + 1
 
 
 def _window_shape(class_name: str, shape: Shape, window: tuple[int, int],

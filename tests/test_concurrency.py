@@ -13,8 +13,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from exercises.engine.policy import AttemptRefused
+from exercises.engine.services import attempt_submit
 from exercises.models import Attempt, Exercise
-from exercises.services import AttemptRefused, attempt_submit
 from tests.factories import PASSWORD, CourseFactory, student
 
 N_THREADS = 8

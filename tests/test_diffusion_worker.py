@@ -17,8 +17,8 @@ from django.core.management import call_command
 from PIL import Image
 
 from tests.conftest import database_url_of_test_db
-from tests.procs import wait_until_finished
 from tests.factories import logged_in, student, teacher
+from tests.procs import wait_until_finished
 
 pytestmark = [pytest.mark.worker, pytest.mark.keras]
 
@@ -40,7 +40,7 @@ def _post(client, url, body):
 
 
 def test_batched_generations_through_a_real_worker(transactional_db, settings, tmp_path):
-    from exercises.generations import generations_sweep
+    from exercises.lab.services import generations_sweep
     from exercises.models import Attempt, Exercise, Generation
     from tests.procs import celery_worker
 

@@ -58,7 +58,7 @@ def test_a_trained_model_is_graded_like_the_test_grades_it(live_worker, tmp_path
     import keras
 
     from exercises.models import Attempt, Exercise
-    from exercises.submissions import hidden_test_set
+    from exercises.submissions.datasets import hidden_test_set
 
     call_command("load_course", verbosity=0)
     exercise = Exercise.objects.get(slug="model-shapes-classifier")
@@ -160,7 +160,7 @@ def test_a_teacher_replaces_the_hidden_test_set_and_a_bad_file_changes_nothing(d
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from exercises.models import Exercise
-    from exercises.submissions import hidden_test_set
+    from exercises.submissions.datasets import hidden_test_set
     from tests.factories import teacher
 
     call_command("load_course", verbosity=0)

@@ -18,9 +18,9 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from django.core.files.base import ContentFile
@@ -80,8 +80,8 @@ class World:
 def build_world(settings, tmp_path) -> World:
     from accounts.services import api_token_create
     from courses.models import Course
+    from exercises.engine.services import attempt_submit
     from exercises.models import Generation, Submission
-    from exercises.services import attempt_submit
 
     settings.MEDIA_ROOT = tmp_path / "media"
     call_command("load_course", verbosity=0)
@@ -155,7 +155,7 @@ def world(db, settings, tmp_path) -> World:
 
 
 # --- the table ------------------------------------------------------------------------------
-def E(anon, owner, other, teacher, stranger, admin) -> dict:  # noqa: N802 (reads like a table row)
+def E(anon, owner, other, teacher, stranger, admin) -> dict:
     return dict(zip(ROLES, (anon, owner, other, teacher, stranger, admin)))
 
 

@@ -1,4 +1,5 @@
-"""The ``stride.ping`` round trip through a real worker process, on both brokers."""
+"""The ping round trip through a real worker process, on both brokers, by the task's name and by
+the name it had before the rename (a message queued by the older release during an upgrade)."""
 from __future__ import annotations
 
 import sysconfig
@@ -18,8 +19,9 @@ def _round_trip(broker_url: str, var_dir: Path, monkeypatch) -> None:
     monkeypatch.delenv("CELERY_RESULT_BACKEND", raising=False)
     with celery_worker(broker_url=broker_url, var_dir=var_dir, queues="default"):
         client = client_app(broker_url, var_dir)
-        result = client.send_task("stride.ping", args=["hello"], queue="default").get(timeout=30)
-    assert result["pong"] == "hello"
+        result = client.send_task("workers.tasks.ping", args=["hello"], queue="default").get(timeout=30)
+        legacy = client.send_task("stride.ping", args=["from before"], queue="default").get(timeout=30)
+    assert result["pong"] == "hello" and legacy["pong"] == "from before"
     # The worker imports Django and the apps: platform must still be the standard library there.
     assert Path(result["platform_module"]).resolve().parent == STDLIB
 
@@ -37,4 +39,4 @@ def test_the_two_queues_never_share_a_binding():
 
     bindings = {(q.exchange.name, q.routing_key) for q in app.conf.task_queues}
     assert len(bindings) == len(app.conf.task_queues) == 2
-    assert app.amqp.router.route({}, "stride.ping")["queue"].name == "default"
+    assert app.amqp.router.route({}, "workers.tasks.ping")["queue"].name == "default"

@@ -28,16 +28,21 @@ app.conf.task_queues = (
     Queue("default", Exchange("default", type="direct"), routing_key="default"),
     Queue("gpu", Exchange("gpu", type="direct"), routing_key="gpu"),
 )
+# Routes by name, so a message sent by name (the web side never imports the tasks) goes to
+# the right queue; the ``stride.*`` names are those of before the rename (workers.tasks).
 app.conf.task_routes = {
+    "workers.tasks.ping": {"queue": "default"},
+    "workers.tasks.sweep_*": {"queue": "default"},
+    "workers.tasks.grade_submission": {"queue": "gpu"},
+    "workers.tasks.generate": {"queue": "gpu"},
     "stride.ping": {"queue": "default"},
+    "stride.sweep_*": {"queue": "default"},
     "stride.models.*": {"queue": "gpu"},
-    "stride.sweep_submissions": {"queue": "default"},
-    "stride.sweep_generations": {"queue": "default"},
     "stride.diffusion.*": {"queue": "gpu"},
 }
 app.conf.beat_schedule = {
-    "sweep-submissions": {"task": "stride.sweep_submissions", "schedule": 30.0, "options": {"queue": "default"}},
-    "sweep-generations": {"task": "stride.sweep_generations", "schedule": 30.0, "options": {"queue": "default"}},
+    "sweep-submissions": {"task": "workers.tasks.sweep_submissions", "schedule": 30.0, "options": {"queue": "default"}},
+    "sweep-generations": {"task": "workers.tasks.sweep_generations", "schedule": 30.0, "options": {"queue": "default"}},
 }
 app.conf.worker_hijack_root_logger = False
 app.autodiscover_tasks(["workers"], related_name="tasks")

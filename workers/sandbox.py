@@ -408,7 +408,7 @@ class _Pool:
                 self.spare = None
             try:
                 self.spare = self._start_spare()
-            except Exception:  # noqa: BLE001  (the next job will try again, and report)
+            except Exception:
                 log.exception("sandbox: could not start a spare child")
 
     def reap(self, *, grace: float) -> None:

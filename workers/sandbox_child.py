@@ -407,7 +407,7 @@ def load_check_predict(model_path: str, inputs, *, expected_input_shape, num_cla
 
     try:
         model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
-    except Exception as exc:  # noqa: BLE001  (anything Keras raises on a bad file)
+    except Exception as exc:
         if _is_out_of_memory(exc):
             raise
         raise Refused("load_failed", detail=_detail(exc))
@@ -451,7 +451,7 @@ def load_check_predict(model_path: str, inputs, *, expected_input_shape, num_cla
         for start in range(0, len(inputs), PREDICT_BATCH):
             out = model(inputs[start:start + PREDICT_BATCH], training=False)
             batches.append(np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if _is_out_of_memory(exc):
             raise
         raise Refused("crashed", detail=_detail(exc), layers=layers, param_count=param_count)

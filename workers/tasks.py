@@ -1,4 +1,9 @@
-"""Thin tasks: they take ids, fetch rows and call services."""
+"""Thin tasks: they take ids, fetch rows and call services of ``exercises``.
+
+Each task's name is its dotted path (``workers.tasks.grade_submission``), written once, in
+``exercises.jobs``, which sends them by that name. The names of before (``stride.*``) stay
+registered as aliases, so messages queued by an older release are still run after an upgrade.
+"""
 from __future__ import annotations
 
 import os
@@ -7,8 +12,21 @@ import socket
 
 from celery import shared_task
 
+from exercises.jobs import (
+    GENERATE_TASK,
+    GRADE_SUBMISSION_TASK,
+    PING_TASK,
+    SWEEP_GENERATIONS_TASK,
+    SWEEP_SUBMISSIONS_TASK,
+)
 
-@shared_task(name="stride.ping", queue="default")
+# The queue of each task is set by name in workers.celery's task_routes (Celery deprecates a
+# queue on the task itself); the gpu tasks ack late, so a killed worker's task is redelivered.
+GPU = {"acks_late": True, "reject_on_worker_lost": True}
+DEFAULT: dict = {}
+
+
+@shared_task(name=PING_TASK, **DEFAULT)
 def ping(payload: str = "ping") -> dict:
     """The round trip through the broker and a real worker; also reports the worker's view of
     ``platform`` so a test can prove it is the standard library there too."""
@@ -21,47 +39,63 @@ def ping(payload: str = "ping") -> dict:
     }
 
 
-@shared_task(name="stride.models.grade_submission", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=GRADE_SUBMISSION_TASK, **GPU)
 def grade_submission(submission_id: int) -> dict:
-    """Grade one uploaded model. Idempotent: a row another worker holds is skipped."""
+    """Grade one uploaded model in the sandbox. Idempotent: a row another worker holds is skipped."""
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from exercises.submissions import submission_fail_after_time_limit, submission_grade
+    from exercises.submissions.services import submission_fail_after_time_limit, submission_grade
+    from workers.sandbox import run_model_in_sandbox
 
     try:
-        outcome = submission_grade(submission_id=submission_id)
+        outcome = submission_grade(submission_id=submission_id, run_model=run_model_in_sandbox)
     except SoftTimeLimitExceeded:
         submission_fail_after_time_limit(submission_id=submission_id)
         return {"submission_id": submission_id, "status": "failed", "reason": "time limit"}
     return {"submission_id": submission_id, "status": str(outcome.status), "reason": outcome.reason}
 
 
-@shared_task(name="stride.sweep_submissions", queue="default")
+@shared_task(name=SWEEP_SUBMISSIONS_TASK, **DEFAULT)
 def sweep_submissions() -> dict:
     """Put stuck submissions back in the queue (Celery beat runs it every 30 s)."""
-    from exercises.submissions import submissions_sweep
+    from exercises.submissions.services import submissions_sweep
 
     return submissions_sweep()
 
 
-@shared_task(name="stride.diffusion.generate", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=GENERATE_TASK, **GPU)
 def generate(generation_id: int) -> dict:
-    """Run a batch of queued generations that starts with this one (see exercises.generations).
+    """Run a batch of queued generations that starts with this one (``exercises.lab.services``),
+    on this process's diffusion pipeline.
 
-    At the soft time limit the batch's rows are failed with a clear message (``_give_back``)."""
+    At the soft time limit the batch's rows are failed with a clear message."""
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from exercises.generations import generations_run
+    from exercises.lab.services import generations_run
+    from grader.diffusion.pipeline import get_pipeline
 
     try:
-        return {"generation_id": generation_id, **generations_run(generation_id=generation_id)}
+        return {"generation_id": generation_id, **generations_run(generation_id=generation_id, pipeline=get_pipeline())}
     except SoftTimeLimitExceeded:
         return {"generation_id": generation_id, "status": "failed", "reason": "time limit"}
 
 
-@shared_task(name="stride.sweep_generations", queue="default")
+@shared_task(name=SWEEP_GENERATIONS_TASK, **DEFAULT)
 def sweep_generations() -> dict:
     """Put stuck generations back in the queue (Celery beat runs it every 30 s)."""
-    from exercises.generations import generations_sweep
+    from exercises.lab.services import generations_sweep
 
     return generations_sweep()
+
+
+# The names of before the rename: a message already queued under one of them during an
+# upgrade runs the same task. (New messages use the dotted paths above.)
+LEGACY_NAMES = {
+    "stride.ping": (ping, DEFAULT),
+    "stride.models.grade_submission": (grade_submission, GPU),
+    "stride.sweep_submissions": (sweep_submissions, DEFAULT),
+    "stride.diffusion.generate": (generate, GPU),
+    "stride.sweep_generations": (sweep_generations, DEFAULT),
+}
+for _old_name, (_task, _options) in LEGACY_NAMES.items():
+    shared_task(name=_old_name, **_options)(_task.run)

@@ -1,7 +1,7 @@
 """The registry of exercise types: a new type is one module here and one line below."""
 from __future__ import annotations
 
-from .base import ExerciseType
+from .base import GENERATION, GRADING_KINDS, INSTANT, UPLOAD, ExerciseType
 from .diffusion import DiffusionType
 from .kernel import KernelType
 from .mcq import McqType
@@ -41,4 +41,12 @@ def get_type(name: str) -> ExerciseType:
         ) from None
 
 
-__all__ = ["REGISTRY", "ExerciseType", "UnknownExerciseType", "get_type"]
+
+
+def grading_of(exercise) -> str:
+    """How an exercise is graded: ``INSTANT``, ``UPLOAD`` or ``GENERATION``."""
+    return get_type(exercise.type).grading
+
+
+__all__ = ["GENERATION", "GRADING_KINDS", "INSTANT", "REGISTRY", "UPLOAD", "ExerciseType", "UnknownExerciseType",
+           "get_type", "grading_of"]

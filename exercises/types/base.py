@@ -14,6 +14,10 @@ import numpy as np
 
 from grader.result import AnswerError, GradeResult, I18nText, ParamsError, i18n
 
+# The grading kinds (``ExerciseType.grading``).
+INSTANT, UPLOAD, GENERATION = "instant", "upload", "generation"
+GRADING_KINDS = (INSTANT, UPLOAD, GENERATION)
+
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 # How many seeds validate_params tries: enough to catch a template that sometimes fails.
@@ -38,9 +42,18 @@ class ExerciseType:
     params_schema: ClassVar[dict[str, Any]] = {}
     # Names of the HTML form fields, in order (the template draws them).
     form_fields: ClassVar[tuple[str, ...]] = ()
-    # Instant types are graded in the request; the others (model, diffusion) go through a
-    # worker and have pages and API endpoints of their own.
-    instant: ClassVar[bool] = True
+    # How the type is graded: INSTANT in the request; UPLOAD (a file a worker grades) and
+    # GENERATION (a diffusion run a worker makes and judges) have pages and API endpoints of
+    # their own, in ``exercises.submissions`` and ``exercises.lab`` (``exercises.grading``
+    # wires each kind to them). No code asks for a type by its name.
+    grading: ClassVar[str] = INSTANT
+    # The grade comes from a hidden split that students see only after the due date
+    # (``exercises.engine.visibility``).
+    private_split: ClassVar[bool] = False
+
+    @property
+    def instant(self) -> bool:
+        return self.grading == INSTANT
 
     @property
     def template_name(self) -> str:
@@ -182,6 +195,35 @@ def weighted_match_result(matching: Sequence[Mapping[str, Any]], **details: Any)
 # ----------------------------------------------------------------- weighted accepted answers
 # numeric and short_answer both take a list of accepted answers, each with an optional weight
 # (the share of the marks) and feedback; these helpers hold what the two have in common.
+
+def weighted_answers_schema(*, title: str, max_answers: int, fields: dict[str, Any], required: list[str],
+                            description: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """The params schema of a type graded against weighted accepted answers: ``answers`` (the
+    type's ``fields``, plus an optional weight and feedback each) and the type's ``extra`` params."""
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": title,
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["answers"],
+        "properties": {
+            "answers": {
+                "type": "array", "minItems": 1, "maxItems": max_answers,
+                "items": {
+                    "type": "object", "additionalProperties": False,
+                    "required": required,
+                    "properties": {
+                        **fields,
+                        "weight": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
+                        "feedback": I18N_SCHEMA,
+                    },
+                },
+                "description": description,
+            },
+            **extra,
+        },
+    }
+
 
 def check_weighted_answers(answers: Any, *, max_answers: int, fields: tuple[str, ...], check_fields) -> None:
     """1 to ``max_answers`` answers, each with exactly ``fields`` plus optional weight and

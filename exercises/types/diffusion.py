@@ -18,7 +18,7 @@ import numpy as np
 from grader.diffusion import schedule, vocab
 from grader.result import AnswerError, GradeResult, i18n
 
-from .base import JSON_SCHEMA_DIALECT, ExerciseType, is_int, params_error, pick, require_mapping
+from .base import GENERATION, JSON_SCHEMA_DIALECT, ExerciseType, is_int, params_error, pick, require_mapping
 
 MODES = ("target", "fewest_steps")
 DEFAULTS: dict[str, Any] = {
@@ -48,7 +48,7 @@ def target_pair(text: str) -> tuple[int, int]:
 class DiffusionType(ExerciseType):
     name = "diffusion"
     label = i18n("Génération par diffusion", "Diffusion generation")
-    instant = False
+    grading = GENERATION
     params_schema = {
         "$schema": JSON_SCHEMA_DIALECT,
         "title": "diffusion",

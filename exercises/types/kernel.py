@@ -9,14 +9,24 @@ import numpy as np
 
 from grader.answers import parse_choices, parse_float, parse_kernel, require_fields
 from grader.convolution import (
-    KERNELS, apply_kernel, estimate_kernel, grade_kernel_identify, grade_kernel_reconstruct,
+    KERNELS,
+    apply_kernel,
+    estimate_kernel,
+    grade_kernel_identify,
+    grade_kernel_reconstruct,
     kernel_error,
 )
 from grader.images import IMAGE_NAMES, load_image
 from grader.result import AnswerError, GradeResult, i18n
 
 from .base import (
-    JSON_SCHEMA_DIALECT, ExerciseType, field_error, form_value, is_int, params_error, pick,
+    JSON_SCHEMA_DIALECT,
+    ExerciseType,
+    field_error,
+    form_value,
+    is_int,
+    params_error,
+    pick,
     require_mapping,
 )
 

@@ -7,7 +7,6 @@ times, until the chain is valid.
 """
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.layers import LayerConfigError, SUPPORTED_LAYERS, expand_layer, validate_layers
+from grader.layers import SUPPORTED_LAYERS, LayerConfigError, expand_layer, validate_layers
 from grader.result import ParamsError
 
 from .base import is_int, params_error, pick
@@ -283,8 +282,3 @@ def draw_chain(params: Mapping[str, Any], rng: np.random.Generator) -> Chain:
         f"trop souvent des tailles impossibles.",
         f"No valid chain of layers in {MAX_DRAWS} draws: the params give impossible sizes "
         f"too often.")
-
-
-def chain_from_variant(variant: Mapping[str, Any]) -> tuple[tuple[int, ...], list[dict[str, Any]]]:
-    return tuple(variant["input_shape"]), copy.deepcopy(list(variant["layers"]))
-

@@ -12,8 +12,13 @@ from grader.mcq import grade_mcq
 from grader.result import AnswerError, GradeResult, i18n
 
 from .base import (
-    I18N_SCHEMA, JSON_SCHEMA_DIALECT, ExerciseType, check_localised, form_values,
-    params_error, require_mapping,
+    I18N_SCHEMA,
+    JSON_SCHEMA_DIALECT,
+    ExerciseType,
+    check_localised,
+    form_values,
+    params_error,
+    require_mapping,
 )
 
 CHOICE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")

@@ -13,7 +13,7 @@ import numpy as np
 
 from grader.result import AnswerError, GradeResult, i18n
 
-from .base import JSON_SCHEMA_DIALECT, ExerciseType, is_int, params_error, require_mapping
+from .base import JSON_SCHEMA_DIALECT, UPLOAD, ExerciseType, is_int, params_error, require_mapping
 
 DEFAULTS: dict[str, Any] = {
     "train_size": 6000,
@@ -48,7 +48,8 @@ def dataset_spec(name: str):
 class ModelType(ExerciseType):
     name = "model"
     label = i18n("Soumission d'un modèle Keras", "Keras model submission")
-    instant = False
+    grading = UPLOAD
+    private_split = True
     params_schema = {
         "$schema": JSON_SCHEMA_DIALECT,
         "title": "model",

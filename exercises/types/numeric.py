@@ -15,8 +15,14 @@ from grader.answers import parse_float, require_fields
 from grader.result import GradeResult, i18n
 
 from .base import (
-    I18N_SCHEMA, JSON_SCHEMA_DIALECT, ExerciseType, check_weighted_answers, form_value,
-    params_error, require_mapping, weighted_answers_key, weighted_match_result,
+    ExerciseType,
+    check_weighted_answers,
+    form_value,
+    params_error,
+    require_mapping,
+    weighted_answers_key,
+    weighted_answers_schema,
+    weighted_match_result,
 )
 
 MAX_ANSWERS = 20
@@ -45,31 +51,11 @@ class NumericType(ExerciseType):
     name = "numeric"
     label = i18n("Réponse numérique", "Numerical answer")
     form_fields = ("value",)
-    params_schema = {
-        "$schema": JSON_SCHEMA_DIALECT,
-        "title": "numeric",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["answers"],
-        "properties": {
-            "answers": {
-                "type": "array", "minItems": 1, "maxItems": MAX_ANSWERS,
-                "items": {
-                    "type": "object", "additionalProperties": False,
-                    "required": ["value", "tolerance"],
-                    "properties": {
-                        "value": {"type": "number"},
-                        "tolerance": {"type": "number", "minimum": 0},
-                        "weight": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
-                        "feedback": I18N_SCHEMA,
-                    },
-                },
-                "description": "Accepted values; at least one has weight 1.",
-            },
-            "unit": {"type": "string", "maxLength": MAX_UNIT,
-                     "description": "Shown after the input field."},
-        },
-    }
+    params_schema = weighted_answers_schema(
+        title="numeric", max_answers=MAX_ANSWERS, required=["value", "tolerance"],
+        fields={"value": {"type": "number"}, "tolerance": {"type": "number", "minimum": 0}},
+        description="Accepted values; at least one has weight 1.",
+        extra={"unit": {"type": "string", "maxLength": MAX_UNIT, "description": "Shown after the input field."}})
 
     def validate_params(self, params: Any) -> None:
         require_mapping(params, allowed={"answers", "unit"}, required={"answers"})

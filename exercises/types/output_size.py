@@ -12,7 +12,11 @@ from grader.result import AnswerError, GradeResult, i18n
 from grader.shapes import grade_output_size
 
 from .base import (
-    JSON_SCHEMA_DIALECT, ExerciseType, field_error, form_value, require_mapping,
+    JSON_SCHEMA_DIALECT,
+    ExerciseType,
+    field_error,
+    form_value,
+    require_mapping,
 )
 from .layer_templates import check_template, draw_chain, layer_template_schema
 

@@ -12,7 +12,13 @@ from grader.result import AnswerError, GradeResult, i18n
 from grader.shapes import grade_param_count
 
 from .base import (
-    JSON_SCHEMA_DIALECT, ExerciseType, field_error, form_value, is_int, params_error, pick,
+    JSON_SCHEMA_DIALECT,
+    ExerciseType,
+    field_error,
+    form_value,
+    is_int,
+    params_error,
+    pick,
     require_mapping,
 )
 from .layer_templates import check_template, draw_chain, layer_template_schema

@@ -15,8 +15,14 @@ from grader.answers import require_fields
 from grader.result import AnswerError, GradeResult, i18n
 
 from .base import (
-    I18N_SCHEMA, JSON_SCHEMA_DIALECT, ExerciseType, check_weighted_answers, form_value,
-    params_error, require_mapping, weighted_answers_key, weighted_match_result,
+    ExerciseType,
+    check_weighted_answers,
+    form_value,
+    params_error,
+    require_mapping,
+    weighted_answers_key,
+    weighted_answers_schema,
+    weighted_match_result,
 )
 
 MAX_ANSWERS = 30
@@ -41,29 +47,11 @@ class ShortAnswerType(ExerciseType):
     name = "short_answer"
     label = i18n("Réponse courte", "Short answer")
     form_fields = ("text",)
-    params_schema = {
-        "$schema": JSON_SCHEMA_DIALECT,
-        "title": "short_answer",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["answers"],
-        "properties": {
-            "answers": {
-                "type": "array", "minItems": 1, "maxItems": MAX_ANSWERS,
-                "items": {
-                    "type": "object", "additionalProperties": False,
-                    "required": ["text"],
-                    "properties": {
-                        "text": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH},
-                        "weight": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
-                        "feedback": I18N_SCHEMA,
-                    },
-                },
-                "description": "Accepted answers; at least one has weight 1.",
-            },
-            "case_sensitive": {"type": "boolean", "default": False},
-        },
-    }
+    params_schema = weighted_answers_schema(
+        title="short_answer", max_answers=MAX_ANSWERS, required=["text"],
+        fields={"text": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH}},
+        description="Accepted answers; at least one has weight 1.",
+        extra={"case_sensitive": {"type": "boolean", "default": False}})
 
     def validate_params(self, params: Any) -> None:
         require_mapping(params, allowed={"answers", "case_sensitive"}, required={"answers"})

@@ -7,61 +7,18 @@ is one forward pass per step, whatever its size (the conditional and empty capti
 """
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
+from grader.diffusion import WEIGHTS_DIR, schedule, vocab
+from grader.diffusion.samples import FRAME_GAP, Generated, Request, png_bytes, strip
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
-
-from grader.diffusion import WEIGHTS_DIR, schedule, vocab  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Request:
-    prompt: str
-    seed: int
-    guidance: float
-
-
-@dataclass
-class Generated:
-    """One sample: the image, the kept trajectory, and what the judge sees in it."""
-
-    image: np.ndarray  # (32, 32, 3) uint8
-    steps_kept: list[int]
-    x_t: list[np.ndarray]
-    x0: list[np.ndarray]
-    recognition: dict = field(default_factory=dict)
-
-
-def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
-    from PIL import Image
-
-    picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
-    if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-FRAME_GAP = 2
-
-
-def strip(frames: Sequence[np.ndarray], gap: int = FRAME_GAP) -> np.ndarray:
-    """Frames side by side, with a white gap between them."""
-    height = frames[0].shape[0]
-    pieces = []
-    for index, frame in enumerate(frames):
-        if index:
-            pieces.append(np.full((height, gap, 3), 255, dtype=np.uint8))
-        pieces.append(frame)
-    return np.concatenate(pieces, axis=1)
+__all__ = ["FRAME_GAP", "Generated", "Pipeline", "Request", "get_pipeline", "png_bytes", "strip"]
 
 
 class Pipeline:

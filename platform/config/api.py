@@ -76,9 +76,6 @@ def _add_app_routers() -> None:
 
     api.add_router("/", courses_router)
     api.add_router("/", exercises_router)
-    from exercises.api_diffusion import router as diffusion_router
-
-    api.add_router("/", diffusion_router)
     api.add_router("/", gradebook_router)
 
 

@@ -39,7 +39,7 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        limit = int(getattr(settings, "STRIDE_MAX_REQUEST_BYTES", 110 * 2**20))
+        limit = settings.STRIDE_MAX_REQUEST_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

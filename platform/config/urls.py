@@ -11,7 +11,7 @@ urlpatterns = [
     path("courses/", include("courses.urls")),
     path("", include("exercises.urls")),
     path("teach/", include("gradebook.urls")),
-    path("author/", include("exercises.urls_authoring")),
+    path("author/", include("exercises.authoring.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

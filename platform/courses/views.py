@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from exercises.selectors import exercise_rows_for_user
+from exercises.engine.selectors import exercise_rows_for_user
 
 from .models import Enrollment
 from .selectors import course_get_for_user, course_list_for_user

@@ -10,7 +10,7 @@ from ninja.errors import HttpError
 from accounts.roles import Role, user_role
 from courses.models import Enrollment
 from courses.selectors import course_get_taught
-from exercises.selectors import exercise_get_for_user
+from exercises.engine.selectors import exercise_get_for_user
 
 from .selectors import gradebook_rows
 from .views import gradebook_csv_response

@@ -1,8 +1,7 @@
 """Teachers' writes: grade overrides, extensions and regrades, each recorded in the audit log."""
 from __future__ import annotations
 
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.db.models import Max
@@ -27,7 +26,7 @@ def _utc(value: datetime) -> datetime:
     try:
         if timezone.is_naive(value):
             value = timezone.make_aware(value)
-        return value.astimezone(dt_timezone.utc)
+        return value.astimezone(UTC)
     except (OverflowError, ValueError) as exc:
         raise ExtensionError("The due date is out of range.") from exc
 
@@ -76,7 +75,7 @@ def extension_grant(*, exercise: Exercise, student, due_at: datetime, actor, com
 
 def exercise_regrade_audited(*, exercise: Exercise, actor):
     """Regrade an exercise and record every score it changed (old → new) in the audit log."""
-    from exercises.services import exercise_regrade
+    from exercises.grading import exercise_regrade
 
     before = dict(Attempt.objects.filter(exercise=exercise).values_list("pk", "score"))
     report = exercise_regrade(exercise=exercise)

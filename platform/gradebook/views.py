@@ -11,6 +11,7 @@ from django.utils.http import urlencode
 from accounts.roles import Role, user_role
 from courses.models import Course, Enrollment
 from courses.selectors import course_get_taught
+from exercises.types import INSTANT, UPLOAD, grading_of
 
 from .selectors import (
     SORT_DIRECTIONS,
@@ -124,7 +125,7 @@ def exercise_stats(request, slug: str, exercise_id: int):
         "course": course, "exercise": exercise, "stats": stats, "attempted": n,
         "histogram_svg": histogram, "first_histogram_svg": first_histogram, "attempts_svg": attempts,
         "facility": facility, "discrimination": discrimination,
-        "is_quiz": exercise.type != "model",  # every instant-answer question is a quiz item
+        "is_quiz": grading_of(exercise) == INSTANT,  # every instant-answer question is a quiz item
         "mean_best": (sum(stats.best_scores) / n) if n else None,
         "mean_attempts": (sum(stats.attempt_counts) / n) if n else None,
     })
@@ -162,6 +163,7 @@ def exercise_regrade_view(request, slug: str, exercise_id: int):
     from django.utils.translation import gettext as _
 
     from exercises.models import Exercise
+
     from .services import exercise_regrade_audited
 
     _require_teacher(request.user)
@@ -262,8 +264,8 @@ def submissions_zip(request, slug: str, exercise_id: int):
 
     _require_teacher(request.user)
     course = course_get_taught(user=request.user, slug=slug)
-    exercise = Exercise.objects.filter(course=course, pk=exercise_id, type="model").first()
-    if exercise is None:
+    exercise = Exercise.objects.filter(course=course, pk=exercise_id).first()
+    if exercise is None or grading_of(exercise) != UPLOAD:
         raise Http404
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # .keras files are zips already

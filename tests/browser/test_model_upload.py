@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.keras]
 
 def test_upload_from_the_page_and_watch_the_status(page, live_server, live_worker, artifacts, tmp_path):
     from exercises.models import Exercise
-    from exercises.submissions import training_set_path
+    from exercises.submissions.datasets import training_set_path
 
     call_command("load_course", verbosity=0)
     call_command("seed_demo", verbosity=0)

@@ -5,10 +5,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from exercises.engine.variants import variant_generate
 from exercises.models import Attempt, Exercise
 from exercises.types import get_type
-from exercises.variants import variant_generate
-
 from tests.browser.conftest import login
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,8 +5,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from exercises.engine.services import attempt_submit
 from exercises.models import Exercise
-from exercises.services import attempt_submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -38,7 +38,7 @@ def _token(base: str, username: str) -> str:
 def test_uploads_are_accepted_while_redis_is_down_and_graded_after(own_redis, worker_factory, transactional_db,
                                                                      settings, model_files, tmp_path):
     from exercises.models import Attempt, Exercise, Submission
-    from exercises.submissions import submissions_sweep
+    from exercises.submissions.services import submissions_sweep
     from tests.conftest import database_url_of_test_db
 
     call_command("load_course", verbosity=0)

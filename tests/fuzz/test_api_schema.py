@@ -79,11 +79,12 @@ NEGATIVE_CHECKS = [not_a_server_error, error_detail_check]
 def world(settings, monkeypatch, tmp_path):
     """The built-in course, a student, a teacher, and rows of every kind so ids exist."""
     from accounts.services import api_token_create
-    from exercises import generations, submissions
+    from exercises.engine.services import attempt_submit
+    from exercises.engine.variants import variant_generate
+    from exercises.lab import services as generations
     from exercises.models import Exercise, Generation, Submission
-    from exercises.services import attempt_submit
+    from exercises.submissions import services as submissions
     from exercises.types import get_type
-    from exercises.variants import variant_generate
     from grader.diffusion.vocab import caption
 
     settings.ALLOWED_HOSTS = ["*"]

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from courses.models import Course
-from exercises.course_files import course_export
+from exercises.authoring.course_files import course_export
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from courses.models import Course
-from exercises.gift import GiftError, gift_import
+from exercises.authoring.gift import GiftError, gift_import
 
 
 class Command(BaseCommand):

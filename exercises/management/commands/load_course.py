@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from exercises.course_files import CourseFileError, course_load
+from exercises.authoring.course_files import CourseFileError, course_load
 
 
 class Command(BaseCommand):

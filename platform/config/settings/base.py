@@ -178,6 +178,17 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
+# --- Stride's own settings: every STRIDE_* setting is declared here, read from the environment.
+# Jobs are the rows a worker grades (model submissions, diffusion generations; exercises.jobs).
+# A running job older than this has lost its worker: the sweeper puts it back in the queue.
+STRIDE_JOB_STALE_SECONDS = env.int("STRIDE_JOB_STALE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30)
+# A queued job whose message was sent this long ago may have lost it: the sweeper sends it again.
+STRIDE_JOB_RESEND_SECONDS = env.int("STRIDE_JOB_RESEND_SECONDS", default=600)
+# The most diffusion generations (of the same step count) that a worker runs as one batch.
+STRIDE_DIFFUSION_BATCH = env.int("STRIDE_DIFFUSION_BATCH", default=16)
+# Free (ungraded) lab generations per student and 24 hours; exercises set their own limit.
+STRIDE_LAB_GENERATIONS_PER_DAY = env.int("STRIDE_LAB_GENERATIONS_PER_DAY", default=200)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,5 +1,5 @@
 """Development on a laptop: the embedded defaults, DEBUG on."""
-from .base import *  # noqa: F401,F403
+from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)

@@ -1,5 +1,5 @@
 """Production: everything secret or host-specific must come from the environment."""
-from .base import *  # noqa: F401,F403
+from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False

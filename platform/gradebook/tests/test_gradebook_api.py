@@ -2,8 +2,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from exercises.engine.services import attempt_submit
 from exercises.models import Attempt, Exercise
-from exercises.services import attempt_submit
 from gradebook.selectors import gradebook_rows
 from tests.factories import CourseFactory, logged_in, right_answer, student, teacher
 

@@ -4,8 +4,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from exercises.engine.policy import AttemptRefused
+from exercises.engine.services import attempt_submit
 from exercises.models import Attempt, Exercise
-from exercises.services import AttemptRefused, attempt_submit
 from gradebook.models import AuditLog
 from tests.factories import PASSWORD, logged_in, right_answer, student, teacher
 

@@ -1,0 +1,114 @@
+"""API v1 of model submissions: the training set, uploads, a submission's result, the leaderboard."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import FileResponse
+from ninja import File, Router, Schema, Status
+from ninja.errors import HttpError
+from ninja.files import UploadedFile
+
+from config.i18n import localize
+from exercises.engine.api import ErrorOut
+from exercises.engine.selectors import exercise_get_for_user
+from exercises.engine.visibility import metrics_for, visibility_for
+from exercises.types import UPLOAD, grading_of
+
+from .datasets import training_set_path
+from .selectors import leaderboard, submission_get_for_user, submission_position
+from .services import SubmissionRefused, submission_create
+
+router = Router(tags=["submissions"])
+
+
+class SubmissionCreatedOut(Schema):
+    submission_id: int
+    status: str
+    feedback: str | None = None
+
+
+class SubmissionOut(Schema):
+    id: int
+    status: str
+    score: float | None
+    metrics: dict[str, Any]
+    feedback: str | None
+    position: int | None
+    progress: int
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class LeaderboardRowOut(Schema):
+    rank: int
+    username: str
+    public_accuracy: float
+    private_accuracy: float | None
+    submitted_at: datetime
+
+
+def _model_exercise(request, exercise_id: int):
+    exercise, role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    if grading_of(exercise) != UPLOAD:
+        raise HttpError(400, "This exercise does not take model files.")
+    return exercise, role
+
+
+@router.get("/exercises/{exercise_id}/dataset", summary="Download the training set (.npz with x, y)", response={200: None, 400: ErrorOut, 404: ErrorOut})
+def dataset_download(request, exercise_id: int):
+    exercise, _role = _model_exercise(request, exercise_id)
+    path = training_set_path(exercise=exercise)
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"{exercise.slug}-train.npz",
+                        content_type="application/octet-stream")
+
+
+@router.post(
+    "/exercises/{exercise_id}/submissions",
+    response={202: SubmissionCreatedOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut, 429: ErrorOut},
+    summary="Upload a trained .keras model; it is graded by a worker",
+)
+def submission_upload(request, exercise_id: int, file: File[UploadedFile]):
+    exercise, _role = _model_exercise(request, exercise_id)
+    try:
+        submission = submission_create(exercise=exercise, user=request.user, upload=file)
+    except SubmissionRefused as exc:
+        raise HttpError(exc.status, exc.message) from exc
+    feedback = localize(submission.feedback) if submission.feedback else None
+    return Status(202, {"submission_id": submission.pk, "status": submission.status, "feedback": feedback})
+
+
+@router.get("/submissions/{submission_id}", response={200: SubmissionOut, 404: ErrorOut}, summary="A submission's status and result")
+def submission_get(request, submission_id: int):
+    submission = submission_get_for_user(user=request.user, submission_id=submission_id)
+    return _submission_payload(submission, viewer=request.user)
+
+
+def _submission_payload(submission, *, viewer) -> dict:
+    vis = visibility_for(viewer=viewer, exercise=submission.exercise)
+    feedback = localize(submission.feedback) if submission.feedback else None
+    if submission.status == "done" and not vis.released:
+        # Before the release date: the status only, no accuracy, grade or feedback.
+        feedback = localize({"fr": "Soumission enregistrée ; les résultats seront publiés plus tard.",
+                             "en": "Submission recorded; results will be released later."})
+    return {
+        "id": submission.pk,
+        "status": submission.status,
+        # Kaggle-style: the grade comes from the private split, which waits for the due date.
+        "score": submission.score if vis.score else None,
+        "metrics": metrics_for(submission.metrics, vis),
+        "feedback": feedback,
+        "position": submission_position(submission=submission),
+        "progress": submission.progress,
+        "queued_at": submission.queued_at,
+        "started_at": submission.started_at,
+        "finished_at": submission.finished_at,
+    }
+
+
+@router.get("/exercises/{exercise_id}/leaderboard", response={200: list[LeaderboardRowOut], 400: ErrorOut, 404: ErrorOut},
+            summary="Best public-split accuracy per student")
+def leaderboard_get(request, exercise_id: int):
+    exercise, role = _model_exercise(request, exercise_id)
+    return leaderboard(exercise=exercise, reveal_private=visibility_for(viewer=request.user, exercise=exercise, role=role).private)

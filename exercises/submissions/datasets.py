@@ -1,0 +1,113 @@
+"""The data of a model exercise: the downloadable training set and the hidden test set.
+
+The training set is generated from the exercise's seed and cached; the hidden test set is the
+teacher's upload when there is one, generated otherwise. It never leaves the server: the
+sandbox sees its inputs only, and the public/private split is drawn from a seed.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from exercises.models import Exercise, HiddenTestSet
+from exercises.types.model import model_params
+from grader.datasets import DATASETS, generate, load_test_set
+
+
+def confusion_png_name(model_name: str) -> str:
+    """The storage name of a submission's confusion matrix, beside its model file."""
+    stem, _dot, _ext = model_name.rpartition(".")
+    return f"{stem or model_name}-confusion.png"
+
+
+def _cache_dir(name: str) -> Path:
+    folder = Path(settings.VAR_DIR) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _atomic_npz(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+    os.close(fd)
+    np.savez_compressed(tmp, x=x, y=y)
+    os.replace(tmp, path)  # readers never see a half-written file
+    return path
+
+
+def training_set_path(*, exercise: Exercise) -> Path:
+    """The downloadable training set (.npz with x, y), generated once and cached."""
+    p = model_params(exercise.params)
+    path = _cache_dir("datasets") / f"{p['dataset']}-train-{p['train_seed']}-{p['train_size']}.npz"
+    if not path.exists():
+        x, y = generate(p["dataset"], n=p["train_size"], seed=p["train_seed"])
+        _atomic_npz(path, x, y)
+    return path
+
+
+def hidden_test_set(*, exercise: Exercise) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hidden test set (x, y) and its public mask. It never leaves the server."""
+    p = model_params(exercise.params)
+    spec = DATASETS[p["dataset"]]
+    uploaded = getattr(exercise, "hidden_test_set", None) if exercise.pk else None
+    if uploaded is not None:
+        path, split_seed = Path(uploaded.file.path), int(uploaded.sha256[:8], 16)
+    else:
+        path = _cache_dir("hidden") / f"{p['dataset']}-test-{p['test_seed']}-{p['test_size']}.npz"
+        if not path.exists():
+            _atomic_npz(path, *generate(p["dataset"], n=p["test_size"], seed=p["test_seed"]))
+        split_seed = p["test_seed"]
+    x, y = _load_test_set_cached(str(path), path.stat().st_mtime_ns, tuple(spec.input_shape), len(spec.class_names))
+    order = np.random.default_rng(split_seed).permutation(len(y))
+    public = np.zeros(len(y), dtype=bool)
+    public[order[: max(1, round(len(y) * float(p["public_fraction"])))]] = True
+    return x, y, public
+
+
+@functools.lru_cache(maxsize=4)
+def _load_test_set_cached(path: str, mtime_ns: int, input_shape: tuple, num_classes: int):
+    """A worker grades many submissions against the same set: decompress and validate it once
+    per file version (the mtime is part of the key, so a replaced file is read again)."""
+    x, y = load_test_set(Path(path), input_shape=input_shape, num_classes=num_classes)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
+
+
+def hidden_test_set_upload(*, exercise: Exercise, upload: UploadedFile, user) -> HiddenTestSet:
+    """Validate a teacher's .npz (x, y) against the exercise and make it the hidden test set.
+
+    It is validated with ``allow_pickle=False`` before it replaces anything: a bad file changes
+    nothing. Students' past submissions keep the grades they had; regrade to apply it to them.
+    """
+    from grader.datasets import TestSetError
+
+    p = model_params(exercise.params)
+    spec = DATASETS[p["dataset"]]
+    folder = Path(settings.MEDIA_ROOT) / "testsets"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "wb") as out:
+        for chunk in upload.chunks():
+            digest.update(chunk)
+            out.write(chunk)
+    try:
+        _x, y = load_test_set(Path(tmp), input_shape=tuple(spec.input_shape), num_classes=len(spec.class_names))
+    except TestSetError:
+        os.unlink(tmp)
+        raise
+    final = folder / f"exercise-{exercise.pk}-{digest.hexdigest()[:16]}.npz"
+    os.replace(tmp, final)
+    test_set, _ = HiddenTestSet.objects.update_or_create(
+        exercise=exercise,
+        defaults={"file": str(final.relative_to(settings.MEDIA_ROOT)), "size": int(len(y)),
+                  "sha256": digest.hexdigest(), "uploaded_by": user},
+    )
+    return test_set
