@@ -85,7 +85,7 @@ def end_to_end(model_path: Path, n: int, var_dir: Path) -> dict:
     from accounts.services import user_create
     from courses.services import enrollment_add
     from exercises.models import Exercise, Submission
-    from exercises.submissions import submission_create
+    from exercises.submissions.services import submission_create
     from tests.procs import celery_worker
 
     exercise = Exercise.objects.get(slug="model-shapes-classifier")
@@ -136,10 +136,9 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="stride-bench-grading-") as folder:
         var_dir = Path(folder)
         _setup(var_dir)
-        from exercises.models import Exercise
-        from exercises.submissions import hidden_test_set
-
         from bench.grading_sandbox import time_fresh_process, time_warm_in_process
+        from exercises.models import Exercise
+        from exercises.submissions.datasets import hidden_test_set
 
         model_path = _train_shapes_cnn(var_dir)
         x, _y, _public = hidden_test_set(exercise=Exercise.objects.get(slug="model-shapes-classifier"))

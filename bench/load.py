@@ -94,9 +94,9 @@ def _wrong_candidates(kind: str, right: dict) -> list[dict]:
 
 
 def _answers_for(user_id: int, exercises) -> dict:
-    from exercises.services import jsonable
+    from exercises.engine.services import jsonable
+    from exercises.engine.variants import variant_generate
     from exercises.types import get_type
-    from exercises.variants import variant_generate
     from grader.result import AnswerError
 
     answers = {}
@@ -212,12 +212,12 @@ def internal_check(plan_path: str, counts_paths: list[str], submissions: list[in
 def _query_counts(plan: dict) -> dict:
     """The SQL statements of each endpoint, in steady state (the second of two requests), through
     the test client: what a request costs the database whatever the machine's load."""
+    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from accounts.services import api_token_create
-    from django.contrib.auth import get_user_model
 
     users = get_user_model().objects
     student = plan["throughput_students"][0]

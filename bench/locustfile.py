@@ -21,8 +21,8 @@ import random
 import time
 from collections import Counter, defaultdict
 
-from locust import FastHttpUser, between, constant, events, task  # first: locust patches with gevent
 import gevent
+from locust import FastHttpUser, between, constant, events, task  # first: locust patches with gevent
 
 PLAN: dict = {}
 if os.environ.get("STRIDE_LOAD_PLAN"):

@@ -18,7 +18,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from grader.layers import (
-    LayerConfigError, explain_output_shape, explain_param_count, layer_param_count,
+    LayerConfigError,
+    explain_output_shape,
+    explain_param_count,
+    layer_param_count,
 )
 from grader.result import I18nText, ParamsError, i18n
 from grader.text import format_int

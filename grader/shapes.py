@@ -11,9 +11,21 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from grader.layers import (
-    Conv2DSpec, Layer, LayerConfigError, LayerSpec, PoolingSpec, Shape, ZeroPadding2DSpec,
-    chain_output_shapes, describe_layer, explain_output_shape, explain_param_count,
-    format_shape, parse_layer, spec_output_shape, spec_param_count,
+    Conv2DSpec,
+    Layer,
+    LayerConfigError,
+    LayerSpec,
+    PoolingSpec,
+    Shape,
+    ZeroPadding2DSpec,
+    chain_output_shapes,
+    describe_layer,
+    explain_output_shape,
+    explain_param_count,
+    format_shape,
+    parse_layer,
+    spec_output_shape,
+    spec_param_count,
 )
 from grader.result import GradeResult, I18nText, i18n
 from grader.text import format_int, join_lines

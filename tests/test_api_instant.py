@@ -81,8 +81,8 @@ def shape_after(input_shape, layers):
             w = _out(w, cfg["kernel_size"][1], cfg["strides"][1], cfg["padding"])
             c = cfg["filters"]
         elif name == "ZeroPadding2D":
-            (t, b), (l, r) = cfg["padding"]
-            h, w = h + t + b, w + l + r
+            (top, bottom), (left, right) = cfg["padding"]
+            h, w = h + top + bottom, w + left + right
         elif name in ("MaxPooling2D", "AveragePooling2D"):
             strides = cfg.get("strides") or cfg["pool_size"]
             h = _out(h, cfg["pool_size"][0], strides[0], cfg.get("padding", "valid"))

@@ -22,11 +22,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
-from grader.backbone import BACKBONE_PATH  # noqa: E402
-from grader.datasets import DATASETS, generate  # noqa: E402
+from grader.backbone import BACKBONE_PATH
+from grader.datasets import DATASETS, generate
 
 
 def build_backbone() -> keras.Sequential:

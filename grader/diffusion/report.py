@@ -30,14 +30,14 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from grader.diffusion import WEIGHTS_DIR, vocab  # noqa: E402
+from grader.diffusion import WEIGHTS_DIR, vocab
 
 STEPS_CURVE = (1, 2, 3, 5, 10, 20, 50)
 CURVE_PAIR = (0, 0)  # pomme rouge
@@ -271,7 +271,7 @@ def plot_trajectory(pipeline, png: Path, *, prompt: str = TRAJECTORY_PROMPT, see
     columns = len(g.steps_kept) + 1
     fig, axes = plt.subplots(2, columns, figsize=(1.45 * columns, 3.5), dpi=110)
     for j, step in enumerate(g.steps_kept):
-        for row, (frame, name) in enumerate(((g.x_t[j], "x_t"), (g.x0[j], "predicted x₀"))):
+        for row, (frame, _name) in enumerate(((g.x_t[j], "x_t"), (g.x0[j], "predicted x₀"))):
             axes[row, j].imshow(_upscale(frame), interpolation="nearest")
             axes[row, j].axis("off")
         axes[0, j].set_title(f"step {step + 1}, t={times[step]}", fontsize=8)
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "settings": {"samples": args.samples, "steps": args.steps, "guidance": args.guidance,
                      "steps_curve": list(STEPS_CURVE)},
-        "measured": {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "measured": {"date": datetime.now(UTC).strftime("%Y-%m-%d"),
                      "backend": keras.backend.backend(), "keras": keras.__version__,
                      "cpus": os.cpu_count()},
         "complete": False, "prompts": [], "averages": {}, "steps_curve": []}

@@ -2,16 +2,22 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from grader.answers import (
-    MAX_COEFFICIENT, MAX_INT, parse_choices, parse_float, parse_int, parse_kernel, parse_shape,
+    MAX_COEFFICIENT,
+    MAX_INT,
+    parse_choices,
+    parse_float,
+    parse_int,
+    parse_kernel,
+    parse_shape,
     require_fields,
 )
 from grader.result import AnswerError
 
 from .strategies import json_like
-
 
 # ----------------------------------------------------------------------------- parse_int
 

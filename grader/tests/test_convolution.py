@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 
 from grader.convolution import (
-    KERNELS, apply_kernel, estimate_kernel, grade_kernel_identify, grade_kernel_reconstruct,
+    KERNELS,
+    apply_kernel,
+    estimate_kernel,
+    grade_kernel_identify,
+    grade_kernel_reconstruct,
     kernel_error,
 )
 from grader.images import load_image

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from grader.datasets import (
-    DATASETS, MAX_TEST_IMAGES, TestSetError, generate, load_test_set, save_npz,
+    DATASETS,
+    MAX_TEST_IMAGES,
+    TestSetError,
+    generate,
+    load_test_set,
+    save_npz,
 )
 from grader.result import ParamsError
 

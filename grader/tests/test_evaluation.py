@@ -6,8 +6,13 @@ import pytest
 from PIL import Image
 
 from grader.evaluation import (
-    EvaluationError, ThresholdsError, architecture_report, confusion_matrix_png,
-    confusion_matrix_size, grade_from_accuracy, score_predictions,
+    EvaluationError,
+    ThresholdsError,
+    architecture_report,
+    confusion_matrix_png,
+    confusion_matrix_size,
+    grade_from_accuracy,
+    score_predictions,
 )
 from grader.result import ParamsError
 

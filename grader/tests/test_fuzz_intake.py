@@ -26,12 +26,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from grader.datasets import MAX_TEST_IMAGES, MIN_TEST_IMAGES, TestSetError, load_test_set
 from grader.intake import (
-    HDF5_SIGNATURE, MAX_PARAMS, IntakeError, IntakeReport, check_model_file,
+    HDF5_SIGNATURE,
+    MAX_PARAMS,
+    IntakeError,
+    IntakeReport,
+    check_model_file,
 )
 
 from .strategies import json_like
@@ -124,7 +128,7 @@ def build_archive(entries) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile warns about duplicate names: they are the point
         with zipfile.ZipFile(buffer, "w") as archive:
-            for name, data, compression, flags in entries:
+            for name, data, compression, _flags in entries:
                 info = zipfile.ZipInfo(name or "_")
                 info.compress_type = compression
                 archive.writestr(info, data)

@@ -11,11 +11,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from grader.backbone import BACKBONE_PATH
 from grader.intake import (
-    HDF5_SIGNATURE, MAX_PARAMS, IntakeError, IntakeReport, check_model_file, layer_estimate,
+    HDF5_SIGNATURE,
+    MAX_PARAMS,
+    IntakeError,
+    IntakeReport,
+    check_model_file,
+    layer_estimate,
 )
 
 from .strategies import json_like

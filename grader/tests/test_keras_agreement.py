@@ -7,11 +7,16 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from grader.convolution import apply_kernel
 from grader.layers import (
-    LayerConfigError, chain_output_shapes, chain_param_counts, expand_layer, layer_output_shape,
+    LayerConfigError,
+    chain_output_shapes,
+    chain_param_counts,
+    expand_layer,
+    layer_output_shape,
 )
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -1,14 +1,20 @@
 import pytest
 
 from grader.layers import (
-    LayerConfigError, chain_output_shapes, chain_param_counts, describe_layer, expand_layer,
-    explain_output_shape, explain_param_count, layer_output_shape, layer_param_count,
+    LayerConfigError,
+    chain_output_shapes,
+    chain_param_counts,
+    describe_layer,
+    expand_layer,
+    explain_output_shape,
+    explain_param_count,
+    layer_output_shape,
+    layer_param_count,
     validate_layers,
 )
 from grader.result import ParamsError
 
 from .layers_helpers import avg_pool, conv, dense, flatten, gap, max_pool, zero_pad
-
 
 # ----------------------------------------------------------------------------- shapes
 

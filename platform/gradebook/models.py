@@ -45,3 +45,6 @@ class GradeOverride(models.Model):
             models.UniqueConstraint(fields=["exercise", "student"], name="override_unique_exercise_student"),
             models.CheckConstraint(condition=models.Q(score__gte=0) & models.Q(score__lte=1), name="override_score_range"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.student} on {self.exercise}: {self.score:.0%}"

@@ -51,7 +51,7 @@ def grading(transactional_db, settings):
     # Many trials by one student: lift the daily quota, not the point here.
     exercise.params = {**exercise.params, "submissions_per_day": 1000}
     exercise.save(update_fields=["params"])
-    settings.STRIDE_SUBMISSION_STALE_SECONDS = 3600  # only the test decides when a row is stale
+    settings.STRIDE_JOB_STALE_SECONDS = 3600  # only the test decides when a row is stale
     return exercise, student(exercise.course, username="killed")
 
 
@@ -62,7 +62,7 @@ def _row(pk):
 
 
 def _submit(exercise, user, path: Path):
-    from exercises.submissions import submission_create
+    from exercises.submissions.services import submission_create
 
     sub = submission_create(exercise=exercise, user=user, upload=SimpleUploadedFile("model.keras", path.read_bytes()))
     assert sub.status == "queued", sub.feedback
@@ -104,13 +104,13 @@ def _terminal(pk, timeout: float = 120, logs=()):
 
 def _sweep_stale(settings) -> dict:
     """One sweep that treats every running row as stale (its worker was just killed)."""
-    from exercises.submissions import submissions_sweep
+    from exercises.submissions.services import submissions_sweep
 
-    settings.STRIDE_SUBMISSION_STALE_SECONDS = 0
+    settings.STRIDE_JOB_STALE_SECONDS = 0
     try:
         return submissions_sweep()
     finally:
-        settings.STRIDE_SUBMISSION_STALE_SECONDS = 3600
+        settings.STRIDE_JOB_STALE_SECONDS = 3600
 
 
 def _gone(*pids: int, timeout: float = 15) -> None:
@@ -139,7 +139,7 @@ def test_kill_9_in_the_middle_of_grading(own_redis, worker_factory, grading, mod
     subs: dict[int, str] = {}
     started = time.monotonic()
 
-    for trial in range(TRIALS):
+    for _trial in range(TRIALS):
         for kind in KINDS:
             t0 = time.monotonic()
             sub = _submit(exercise, user, model_files["slow"])
@@ -209,7 +209,8 @@ def test_kill_9_in_the_middle_of_grading(own_redis, worker_factory, grading, mod
 def test_tries_are_capped(own_redis, worker_factory, grading, model_files, settings):
     """The same submission loses its worker MAX_TRIES times: it then fails, with a clear message,
     and is never sent again."""
-    from exercises.submissions import MAX_TRIES, submissions_sweep
+    from exercises.jobs import MAX_TRIES
+    from exercises.submissions.services import submissions_sweep
 
     exercise, user = grading
     worker = worker_factory(own_redis.url)
@@ -229,7 +230,7 @@ def test_tries_are_capped(own_redis, worker_factory, grading, model_files, setti
     # Nothing brings it back: Celery's own redelivery of the last message finds it failed.
     time.sleep(sized(2, 10))
     assert (_row(sub.pk).status, _row(sub.pk).tries) == ("failed", MAX_TRIES)
-    settings.STRIDE_SUBMISSION_STALE_SECONDS = 0
+    settings.STRIDE_JOB_STALE_SECONDS = 0
     assert submissions_sweep() == {"resent": 0, "requeued": 0, "failed": 0}
     assert _attempts(exercise, user, sub.pk) == 0
     report(f"tries capped: {MAX_TRIES} kills of the same grade, then failed: {row.feedback['en']!r}")

@@ -31,7 +31,7 @@ def test_a_wrong_join_code_says_so():
 
 
 def test_a_teacher_sees_only_their_courses():
-    mine, other = CourseFactory(slug="mine"), CourseFactory(slug="other")
+    mine, _other = CourseFactory(slug="mine"), CourseFactory(slug="other")
     t = teacher(mine)
     client = _client(t)
     assert [c["slug"] for c in client.get("/api/v1/courses").json()] == ["mine"]
