@@ -35,7 +35,9 @@ def test_upload_from_the_page_and_watch_the_status(page, live_server, live_worke
     page.wait_for_selector(".submission[data-status=done]", timeout=90_000)
     text = page.locator(".submission").first.inner_text()
     assert "%" in text
-    assert page.locator(".submission img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    # The confusion matrix loads (it is fetched once the card is swapped in: wait, do not race it).
+    page.wait_for_function("() => { const img = document.querySelector('.submission img');"
+                           " return img !== null && img.complete && img.naturalWidth > 0; }", timeout=30_000)
     page.screenshot(path=str(artifacts / "model-graded.png"), full_page=True)
     page.goto(f"{base}/exercises/{exercise.pk}/leaderboard/")
     assert page.locator("#leaderboard tbody tr").first.inner_text().startswith("1")
