@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.decorators import login_or_bearer_required
 from config.i18n import localize
 from courses.selectors import course_get_for_user, course_get_taught
 from exercises.engine.responses import form_result, private_png
@@ -112,7 +113,7 @@ def generation_status(request, generation_id: int):
                    "show_owner": generation.user_id != request.user.pk})
 
 
-@login_required
+@login_or_bearer_required
 @require_GET
 def generation_picture(request, generation_id: int, kind: str):
     """A generation's picture, only through this authenticated view (never a public media URL)."""
@@ -125,7 +126,7 @@ def generation_picture(request, generation_id: int, kind: str):
     return private_png(field.open("rb"), filename=f"generation-{generation.pk}-{kind}.png", max_age=86400)
 
 
-@login_required
+@login_or_bearer_required
 @require_GET
 def generation_frame(request, generation_id: int, kind: str, index: int):
     """One frame of a trajectory strip (``kind`` is ``trajectory`` or ``x0``), cut out of the strip."""

@@ -8,7 +8,9 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.decorators import login_or_bearer_required
 from config.i18n import localize
+from courses.services import PseudonymError, enrollment_set_pseudonym
 from exercises.engine.responses import form_result, private_png
 from exercises.engine.selectors import exercise_get_for_user
 from exercises.engine.views import exercise_context
@@ -73,7 +75,7 @@ def submission_status(request, submission_id: int):
         "reveal_private": vis.private, "grades_hidden": not vis.released})
 
 
-@login_required
+@login_or_bearer_required
 @require_GET
 def submission_confusion(request, submission_id: int):
     """The confusion matrix picture: computed on the whole hidden set, so it is part of the
@@ -90,11 +92,22 @@ def submission_confusion(request, submission_id: int):
 
 @login_required
 def exercise_leaderboard(request, exercise_id: int):
-    exercise, _role = _upload_exercise(request, exercise_id)
-    vis = visibility_for(viewer=request.user, exercise=exercise, role=_role)
+    exercise, role = _upload_exercise(request, exercise_id)
+    vis = visibility_for(viewer=request.user, exercise=exercise, role=role)
+    if request.method == "POST" and role != "teacher":
+        try:
+            enrollment_set_pseudonym(course=exercise.course, user=request.user, pseudonym=request.POST.get("pseudonym", ""))
+        except PseudonymError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, localize({"fr": "Pseudonyme enregistré.", "en": "Pseudonym saved."}))
+        return redirect("exercises:leaderboard", exercise_id=exercise.pk)
+    pseudonym = exercise.course.enrollments.filter(user=request.user).values_list("pseudonym", flat=True).first()
     return render(request, "exercises/leaderboard.html", {
-        "exercise": exercise, "course": exercise.course, "reveal_private": vis.private,
-        "rows": leaderboard(exercise=exercise, reveal_private=vis.private)})
+        "exercise": exercise, "course": exercise.course, "reveal_private": vis.private, "is_course_teacher": role == "teacher",
+        "pseudonym": pseudonym or "",
+        "rows": leaderboard(exercise=exercise, reveal_private=vis.private, viewer=request.user,
+                            real_names=role == "teacher")})
 
 
 @login_required

@@ -128,7 +128,7 @@ def row_of(page: str, slug: str) -> str:
 # --- the course page ---------------------------------------------------------------------------
 def test_the_course_page_lists_the_exercises_with_their_state(browser, user, course, exercises):
     attempt_submit(exercise=exercises["mcq"], user=user, answer={"choices": ["pool", "bias"]})  # solved
-    attempt_submit(exercise=exercises["param_count"], user=user, answer={"value": 1})  # started
+    attempt_submit(exercise=exercises["param_count"], user=user, answer={"value": 1})  # tried, 0 %
     Exercise.objects.filter(pk=exercises["kernel-identify"].pk).update(
         due_at=timezone.now() - timedelta(days=1), late_policy="closed")
     hidden = Exercise.objects.create(course=course, slug="hidden", type="mcq", params=PARAMS["mcq"],
@@ -143,12 +143,12 @@ def test_the_course_page_lists_the_exercises_with_their_state(browser, user, cou
         assert f'href="/exercises/{exercise.pk}/"' in row_of(page, key)
         assert f"Titre {key}" in row_of(page, key)
     assert 'data-exercise="hidden"' not in page and "Caché" not in page and f"/exercises/{hidden.pk}/" not in page
-    states = {key: re.search(r'pill pill-(\w+)">([^<]+)<', row_of(page, key)).groups() for key in exercises}
-    assert states["mcq"] == ("done", "résolu")
-    assert states["param_count"] == ("started", "commencé")
+    states = {key: re.search(r'pill pill-(\w+) state">([^<]+)<', row_of(page, key)).groups() for key in exercises}
+    assert states["mcq"] == ("solved", "résolu")
+    assert states["param_count"] == ("tried", "à reprendre")
     assert states["kernel-identify"] == ("closed", "fermé")
-    assert states["output_size"] == ("todo", "à faire")
-    assert states["kernel-reconstruct"] == ("todo", "à faire")
+    assert states["output_size"] == ("todo", "pas commencé")
+    assert states["kernel-reconstruct"] == ("todo", "pas commencé")
     assert ">2<" in row_of(page, "param_count").replace(" ", "")  # attempts left: 3 - 1
     assert "1 exercices résolus sur 5" in page
 
