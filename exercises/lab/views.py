@@ -108,9 +108,18 @@ def generation_status(request, generation_id: int):
     """The live card of one generation (polled by HTMX while it is queued or running)."""
     [generation] = generations_visible([generation_get_for_user(user=request.user, generation_id=generation_id)],
                                        viewer=request.user)
-    return render(request, "exercises/partials/generation.html",
-                  {"g": generation, "position": generation_position(generation=generation),
-                   "show_owner": generation.user_id != request.user.pk})
+    context = {"g": generation, "position": generation_position(generation=generation),
+               "show_owner": generation.user_id != request.user.pk}
+    if request.headers.get("HX-Request"):
+        return render(request, "exercises/partials/generation.html", context)
+    # Opened directly (a link, a bookmark): the same card inside the site's layout.
+    back = (reverse("exercises:detail", args=[generation.exercise_id]) if generation.exercise_id
+            else reverse("exercises:lab", args=[generation.course.slug]))
+    return render(request, "exercises/standalone.html", {
+        **context, "partial": "exercises/partials/generation.html", "course": generation.course,
+        "page_title": localize({"fr": f"Génération n° {generation.pk}", "en": f"Generation #{generation.pk}"}),
+        "back_url": back, "back_title": generation.exercise.title if generation.exercise_id else localize(
+            {"fr": "Laboratoire de diffusion", "en": "Diffusion lab"})})
 
 
 @login_or_bearer_required

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import login_or_bearer_required
@@ -70,9 +71,15 @@ def submission_status(request, submission_id: int):
     """The live status of one submission (polled by HTMX while it is queued or running)."""
     submission = submission_get_for_user(user=request.user, submission_id=submission_id)
     vis = visibility_for(viewer=request.user, exercise=submission.exercise)
-    return render(request, "exercises/partials/submission.html", {
-        "s": submission, "position": submission_position(submission=submission), "vis": vis,
-        "reveal_private": vis.private, "grades_hidden": not vis.released})
+    context = {"s": submission, "position": submission_position(submission=submission), "vis": vis,
+               "reveal_private": vis.private, "grades_hidden": not vis.released}
+    if request.headers.get("HX-Request"):
+        return render(request, "exercises/partials/submission.html", context)
+    # Opened directly (a link, a bookmark): the same card inside the site's layout.
+    return render(request, "exercises/standalone.html", {
+        **context, "partial": "exercises/partials/submission.html", "course": submission.exercise.course,
+        "page_title": localize({"fr": f"Soumission n° {submission.pk}", "en": f"Submission #{submission.pk}"}),
+        "back_url": reverse("exercises:detail", args=[submission.exercise_id]), "back_title": submission.exercise.title})
 
 
 @login_or_bearer_required
