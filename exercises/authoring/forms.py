@@ -53,7 +53,11 @@ class ExerciseForm(forms.Form):
     late_policy = forms.ChoiceField(choices=Exercise.LatePolicy.choices, initial=Exercise.LatePolicy.PENALTY)
     late_penalty = forms.FloatField(min_value=0, max_value=1, initial=0)
     feedback_policy = forms.ChoiceField(label=_("Feedback policy"), choices=Exercise.FeedbackPolicy.choices,
-                                        initial=Exercise.FeedbackPolicy.AFTER_SOLVED)
+                                        initial=Exercise.FeedbackPolicy.AFTER_SOLVED, required=False)
+
+    def clean_feedback_policy(self):
+        # Left out (an older form, a script): the default, a diagnosis before the solution.
+        return self.cleaned_data.get("feedback_policy") or Exercise.FeedbackPolicy.AFTER_SOLVED
     published = forms.BooleanField(required=False, initial=True)
 
     def __init__(self, *args, exercise_type, course, instance: Exercise | None = None, **kwargs):
