@@ -15,6 +15,13 @@ class Exercise(models.Model):
         PENALTY = "penalty", _("accepted with a penalty")
         CLOSED = "closed", _("closed after the due date")
 
+    class FeedbackPolicy(models.TextChoices):
+        # While attempts remain, a wrong answer gets a diagnosis without the answer; the worked
+        # solution comes after a right answer, the last attempt or the due date.
+        AFTER_SOLVED = "after_solved", _("diagnosis first, the solution once solved, out of attempts or past the due date")
+        # Practice: the worked solution with every answer.
+        AT_ONCE = "at_once", _("the solution at once")
+
     course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="exercises")
     slug = models.SlugField(_("slug"), max_length=80)
     type = models.CharField(_("type"), max_length=32)
@@ -32,6 +39,8 @@ class Exercise(models.Model):
     due_at = models.DateTimeField(_("due date"), null=True, blank=True)
     late_policy = models.CharField(_("late policy"), max_length=10, choices=LatePolicy.choices, default=LatePolicy.PENALTY)
     late_penalty = models.FloatField(_("late penalty"), default=0.0)
+    feedback_policy = models.CharField(_("feedback policy"), max_length=16, choices=FeedbackPolicy.choices,
+                                       default=FeedbackPolicy.AFTER_SOLVED)
     published = models.BooleanField(_("published"), default=True)
     # Until then students see that their answer was recorded, not its score or feedback.
     grades_visible_at = models.DateTimeField(_("grades visible from"), null=True, blank=True)
@@ -82,11 +91,16 @@ class Attempt(models.Model):
     late = models.BooleanField(default=False)
     # The time of receipt, which the late policy uses (not the time of grading).
     created_at = models.DateTimeField(default=timezone.now)
+    # The form's token of one render, or the API's Idempotency-Key: a resent answer (a double
+    # click, a retried request) finds its first attempt instead of spending another.
+    idempotency_key = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ["exercise", "user", "number"]
         constraints = [
             models.UniqueConstraint(fields=["exercise", "user", "number"], name="attempt_unique_number"),
+            models.UniqueConstraint(fields=["exercise", "user", "idempotency_key"], name="attempt_unique_idempotency_key",
+                                    condition=~models.Q(idempotency_key="")),
         ]
         indexes = [models.Index(fields=["user", "exercise"])]
 

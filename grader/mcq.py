@@ -37,9 +37,11 @@ def grade_mcq(*, correct_ids: Collection[str], chosen_ids: Sequence[str], multip
                               f"“{text['en']}”: {comment['en']}"))
         else:
             lines.append(comment)
+    # The teacher's comments on the ticked choices are the diagnosis: they speak of what the
+    # student chose, never of the choices missed.
     return GradeResult(score=score, correct=is_correct, feedback=join_lines(lines),
                        details={"right": len(right), "wrong": len(wrong), "missed": missed,
-                                "hint": headline})
+                                "hint": join_lines(lines)})
 
 
 def _headline(*, is_correct: bool, multiple: bool, right: int, wrong: int,

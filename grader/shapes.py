@@ -322,13 +322,12 @@ def grade_param_count(*, input_shape: Sequence[int], layers: Sequence[Layer], as
     if value == expected_no_bias:
         # The slides' own count (no biases): half the credit, and say exactly what is missing.
         score = 0.5
+        # Without the number of biases: adding it to the answer would give the count away.
         hint = i18n(
-            f"Vous avez oublié les biais : chaque neurone d'une couche Dense et chaque filtre "
-            f"d'une Conv2D a un biais en plus de ses poids, soit "
-            f"{format_int(expected - value, 'fr')} paramètres de plus. Keras les compte.",
-            f"You forgot the biases: every neuron of a Dense layer and every filter of a "
-            f"Conv2D has one bias besides its weights, that is "
-            f"{format_int(expected - value, 'en')} more parameters. Keras counts them.")
+            "Vous avez oublié les biais : chaque neurone d'une couche Dense et chaque filtre "
+            "d'une Conv2D a un biais en plus de ses poids. Keras les compte.",
+            "You forgot the biases: every neuron of a Dense layer and every filter of a "
+            "Conv2D has one bias besides its weights. Keras counts them.")
     else:
         hint = _param_hint(layers, inputs, specs, counts, index, value)
     headline = i18n(
@@ -362,10 +361,10 @@ def _param_hint(layers: Sequence[Layer], inputs: Sequence[Shape], specs: Sequenc
                 return i18n(f"Il manque les paramètres de la couche {position + 1}.",
                             f"The parameters of layer {position + 1} are missing.")
     elif counts[index] == 0:
-        return i18n("Cette couche n'a aucun poids à apprendre : pooling, Flatten et padding "
-                    "n'ont pas de paramètres.",
-                    "This layer has no weights to learn: pooling, Flatten and padding have no "
-                    "parameters.")
+        return i18n("Demandez-vous ce que cette couche apprend pendant l'entraînement : a-t-elle "
+                    "des poids et des biais, ou ne fait-elle que résumer ou réarranger ses entrées ?",
+                    "Ask yourself what this layer learns during training: does it have weights "
+                    "and biases, or does it only summarise or rearrange its inputs?")
     elif value == 0:
         return i18n("Une couche Conv2D ou Dense a des poids et des biais à apprendre.",
                     "A Conv2D or Dense layer has weights and biases to learn.")

@@ -23,7 +23,7 @@ from exercises.types import REGISTRY, get_type
 from grader.result import ParamsError
 
 EXERCISE_FIELDS = ("section", "title", "statement", "explanation")
-POLICY_FIELDS = ("max_attempts", "retry_penalty", "due_at", "late_policy", "late_penalty", "grades_visible_at")
+POLICY_FIELDS = ("max_attempts", "retry_penalty", "due_at", "late_policy", "late_penalty", "grades_visible_at", "feedback")
 
 
 class CourseFileError(ValueError):
@@ -123,6 +123,9 @@ def exercise_fields(data: dict, *, where: str) -> dict:
         "late_policy": policy.get("late_policy", Exercise.LatePolicy.PENALTY),
         "late_penalty": _float(policy.get("late_penalty") or 0, f"{name}: policy late_penalty", low=0, high=1),
     }
+    fields["feedback_policy"] = policy.get("feedback", Exercise.FeedbackPolicy.AFTER_SOLVED)
+    if fields["feedback_policy"] not in Exercise.FeedbackPolicy.values:
+        raise CourseFileError(f"{name}: policy feedback must be one of {Exercise.FeedbackPolicy.values}")
     if fields["late_policy"] not in Exercise.LatePolicy.values:
         raise CourseFileError(f"{name}: late_policy must be one of {Exercise.LatePolicy.values}")
     for key in EXERCISE_FIELDS:
@@ -200,6 +203,7 @@ def course_export(*, course: Course, path: Path) -> int:
                 "grades_visible_at": ex.grades_visible_at,
                 "late_policy": ex.late_policy,
                 "late_penalty": ex.late_penalty,
+                "feedback": ex.feedback_policy,
             },
             "params": ex.params,
         }

@@ -52,6 +52,12 @@ class ExerciseForm(forms.Form):
     due_at = forms.DateTimeField(required=False, help_text=_("YYYY-MM-DD HH:MM, in the site's time zone"))
     late_policy = forms.ChoiceField(choices=Exercise.LatePolicy.choices, initial=Exercise.LatePolicy.PENALTY)
     late_penalty = forms.FloatField(min_value=0, max_value=1, initial=0)
+    feedback_policy = forms.ChoiceField(label=_("Feedback policy"), choices=Exercise.FeedbackPolicy.choices,
+                                        initial=Exercise.FeedbackPolicy.AFTER_SOLVED, required=False)
+
+    def clean_feedback_policy(self):
+        # Left out (an older form, a script): the default, a diagnosis before the solution.
+        return self.cleaned_data.get("feedback_policy") or Exercise.FeedbackPolicy.AFTER_SOLVED
     published = forms.BooleanField(required=False, initial=True)
 
     def __init__(self, *args, exercise_type, course, instance: Exercise | None = None, **kwargs):
@@ -111,7 +117,7 @@ class ExerciseForm(forms.Form):
         exercise.slug = data["slug"]
         for key in TEXT_FIELDS:
             setattr(exercise, f"{key}_i18n", {lang: data[f"{key}_{lang}"] for lang in ("fr", "en") if data.get(f"{key}_{lang}")})
-        for key in ("position", "max_score", "weight", "max_attempts", "retry_penalty", "due_at", "late_policy", "late_penalty", "published"):
+        for key in ("position", "max_score", "weight", "max_attempts", "retry_penalty", "due_at", "late_policy", "late_penalty", "feedback_policy", "published"):
             setattr(exercise, key, data[key])
         exercise.params = data["params"]
         exercise.save()
@@ -120,7 +126,7 @@ class ExerciseForm(forms.Form):
     @classmethod
     def initial_from(cls, exercise: Exercise) -> dict:
         initial = {key: getattr(exercise, key) for key in ("slug", "position", "max_score", "weight", "max_attempts",
-                                                         "retry_penalty", "due_at", "late_policy", "late_penalty", "published")}
+                                                         "retry_penalty", "due_at", "late_policy", "late_penalty", "feedback_policy", "published")}
         for key in TEXT_FIELDS:
             for lang in ("fr", "en"):
                 initial[f"{key}_{lang}"] = getattr(exercise, f"{key}_i18n").get(lang, "")

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Field, Header, Router, Schema
 from ninja.errors import HttpError
 
 from config.i18n import localize
@@ -14,10 +14,10 @@ from exercises.types import get_type
 from grader.result import AnswerError
 
 from .policy import AttemptRefused, due_at_for, policy_state
-from .selectors import exercise_get_for_user, exercise_rows_for_user
+from .selectors import exercise_get_for_user, exercise_row_for_user, exercise_rows_for_user
 from .services import attempt_submit
 from .variants import variant_generate
-from .visibility import release_sentence, visibility_for
+from .visibility import EVERYTHING, attempt_feedback, release_sentence
 
 router = Router(tags=["exercises"])
 
@@ -35,6 +35,8 @@ class ExerciseSummaryOut(Schema):
     due_at: datetime | None
     best_score: float | None
     attempts_left: int | None
+    status: str = Field(description="solved | partial | tried | exhausted (no attempt left, not solved) | "
+                                    "recorded (grade not released yet) | todo | closed")
 
 
 class ExerciseOut(Schema):
@@ -71,6 +73,7 @@ def course_exercises(request, slug: str):
             "due_at": row.exercise.due_at,
             "best_score": row.best_score,
             "attempts_left": row.state.attempts_left,
+            "status": row.status,
         }
         for row in exercise_rows_for_user(course=course, user=request.user)
     ]
@@ -98,25 +101,31 @@ def exercise_get(request, exercise_id: int):
     "/exercises/{exercise_id}/attempts",
     response={200: AttemptOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
     summary="Answer an instant exercise; graded at once",
+    description="A malformed answer (a missing field, text for a number, a shape with the wrong number of "
+    "dimensions, a kernel that is not 3×3, NaN, an unknown choice) is a 400 that uses no attempt. The same "
+    "`Idempotency-Key` header sent again returns the first attempt and records nothing new. While attempts "
+    "remain, the feedback of a wrong answer is a diagnosis that never contains the expected answer (unless "
+    "the exercise's feedback policy gives the solution at once).",
 )
-def attempt_create(request, exercise_id: int, payload: AttemptIn):
+def attempt_create(request, exercise_id: int, payload: AttemptIn,
+                   idempotency_key: str = Header("", alias="Idempotency-Key")):
     exercise, role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
     try:
-        attempt = attempt_submit(exercise=exercise, user=request.user, answer=payload.answer)
+        attempt = attempt_submit(exercise=exercise, user=request.user, answer=payload.answer,
+                                 idempotency_key=idempotency_key.strip())
     except AnswerError as exc:
         raise HttpError(400, localize(exc.message)) from exc
     except AttemptRefused as exc:
         raise HttpError(exc.status, exc.message) from exc
-    # Only the attempts left are read here: they do not depend on the (personal) due date.
-    state = policy_state(exercise=exercise, attempts_used=attempt.number, now=timezone.now(), due_at=None)
-    vis = visibility_for(viewer=request.user, exercise=exercise, role=role)
+    row = exercise_row_for_user(exercise=exercise, user=request.user)
+    vis = EVERYTHING if role == "teacher" else row.vis
     if not vis.score:
-        return {"attempt_id": attempt.pk, "score": None, "correct": None, "attempts_left": state.attempts_left,
+        return {"attempt_id": attempt.pk, "score": None, "correct": None, "attempts_left": row.state.attempts_left,
                 "feedback": localize(release_sentence(vis))}
     return {
         "attempt_id": attempt.pk,
         "score": attempt.score,
         "correct": attempt.correct,
-        "feedback": localize(attempt.feedback),
-        "attempts_left": state.attempts_left,
+        "feedback": localize(attempt_feedback(attempt, vis)),
+        "attempts_left": row.state.attempts_left,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -13,58 +13,137 @@ from courses.selectors import course_role
 from exercises.models import Attempt, Exercise, Extension
 
 from .policy import PolicyState, policy_state
-from .visibility import visibility_for
+from .visibility import Progress, Visibility, visibility_for
+
+# A student's state on an exercise, as the course page, "my results" and the API show it.
+SOLVED, PARTIAL, TRIED, EXHAUSTED, RECORDED, TODO, CLOSED = (
+    "solved", "partial", "tried", "exhausted", "recorded", "todo", "closed")
 
 
 @dataclass(frozen=True)
 class ExerciseRow:
+    """One exercise with the student's standing: the best score counted (a teacher's override
+    replaces the best attempt, as in the gradebook) and the state, both as the visibility rule
+    lets the student see them."""
+
     exercise: Exercise
-    best_score: float | None  # in [0, 1], None before any attempt
+    best_score: float | None  # in [0, 1], None before any attempt or before the release date
     state: PolicyState
+    solved: bool = False  # a right attempt (whatever the penalties took), or a full override
+    vis: Visibility | None = None
+    override_score: float | None = None
+    override_comment: str = ""
+    due_at: datetime | None = None  # the student's own due date (an extension first)
 
     @property
     def best_points(self) -> float | None:
         return None if self.best_score is None else round(self.best_score * self.exercise.max_score, 2)
 
     @property
+    def overridden(self) -> bool:
+        return self.override_score is not None
+
+    @property
     def status(self) -> str:
-        if self.best_score is not None and self.best_score >= 0.999:
-            return "done"
-        if self.state.attempts_used:
-            return "started"
-        if self.state.closed:
-            return "closed"
-        return "todo"
+        """solved | partial (some marks) | tried (no mark yet, attempts left) | exhausted (no
+        attempt left or closed, not solved) | recorded (grade not released) | todo | closed."""
+        used = self.state.attempts_used or self.overridden
+        if used and self.best_score is None:
+            return RECORDED
+        if self.solved:
+            return SOLVED
+        out = self.state.attempts_left == 0 or self.state.closed
+        if used and out:
+            return EXHAUSTED
+        if self.best_score:
+            return PARTIAL
+        if used:
+            return TRIED
+        return CLOSED if self.state.closed else TODO
 
 
-def exercise_rows_for_user(*, course: Course, user, now: datetime | None = None) -> list[ExerciseRow]:
-    """Every published exercise of a course with the user's best score and attempts: 3 queries
-    (and the user's role, once per request).
+def _override_model():
+    # The gradebook owns overrides; the student's progress reads them (never writes them).
+    from gradebook.models import GradeOverride
+
+    return GradeOverride
+
+
+def exercise_rows_for_user(*, course: Course, user, now: datetime | None = None,
+                           exercises: list[Exercise] | None = None) -> list[ExerciseRow]:
+    """Every published exercise of a course (or ``exercises``) with the user's best score,
+    attempts and the teacher's override: 4 queries (and the user's role, once per request).
 
     The best score is what the visibility rule lets the user see (None before a release date)."""
     now = now or timezone.now()
     role = course_role(user=user, course=course)
-    exercises = list(Exercise.objects.filter(course=course, published=True).select_related("course"))
-    extensions = dict(Extension.objects.filter(exercise__course=course, user=user).values_list("exercise_id", "due_at"))
+    if exercises is None:
+        exercises = list(Exercise.objects.filter(course=course, published=True).select_related("course"))
+    ids = [exercise.pk for exercise in exercises]
+    extensions = dict(Extension.objects.filter(exercise_id__in=ids, user=user).values_list("exercise_id", "due_at"))
     stats = {
         row["exercise_id"]: row
-        for row in Attempt.objects.filter(exercise__course=course, user=user)
+        for row in Attempt.objects.filter(exercise_id__in=ids, user=user)
         .values("exercise_id")
-        .annotate(best=Max("score"), used=Count("id"))
+        .annotate(best=Max("score"), used=Count("id"), right=Count("id", filter=Q(correct=True)))
+    }
+    overrides = {
+        row["exercise_id"]: row
+        for row in _override_model().objects.filter(exercise_id__in=ids, student=user).values("exercise_id", "score", "comment")
     }
     rows = []
     for exercise in exercises:
         stat = stats.get(exercise.pk, {})
+        override = overrides.get(exercise.pk)
         due = extensions.get(exercise.pk) if exercise.due_at and exercise.pk in extensions else exercise.due_at
+        state = policy_state(exercise=exercise, attempts_used=stat.get("used", 0), now=now, due_at=due)
+        best = override["score"] if override else stat.get("best")
+        solved = best is not None and best >= 0.999 if override else bool(stat.get("right")) or (best or 0) >= 0.999
+        vis = visibility_for(viewer=user, exercise=exercise, role=role, now=now,
+                             progress=Progress(solved=solved, attempts_left=state.attempts_left, due_at=due))
         rows.append(
             ExerciseRow(
                 exercise=exercise,
-                best_score=stat.get("best") if visibility_for(viewer=user, exercise=exercise, role=role, now=now).score
-                else None,
-                state=policy_state(exercise=exercise, attempts_used=stat.get("used", 0), now=now, due_at=due),
+                best_score=best if vis.score else None,
+                state=state,
+                solved=solved and vis.score,
+                vis=vis,
+                override_score=override["score"] if override and vis.score else None,
+                override_comment=override["comment"] if override and vis.score else "",
+                due_at=due,
             )
         )
     return rows
+
+
+def exercise_row_for_user(*, exercise: Exercise, user, now: datetime | None = None) -> ExerciseRow:
+    """The student's standing on one exercise (the exercise page)."""
+    return exercise_rows_for_user(course=exercise.course, user=user, now=now, exercises=[exercise])[0]
+
+
+@dataclass(frozen=True)
+class CourseTotals:
+    """The student's totals, computed as the teacher's gradebook computes them (overrides
+    included), over the grades released to the student."""
+
+    points: float
+    max_points: float
+    weighted: float  # in [0, 1]
+    solved: int
+    total: int
+    pending: int  # exercises whose grade is not released yet
+
+
+def course_totals(*, rows: list[ExerciseRow]) -> CourseTotals:
+    total_weight = sum(row.exercise.weight for row in rows) or 1.0
+    return CourseTotals(
+        points=round(sum((row.best_score or 0.0) * row.exercise.max_score for row in rows), 2),
+        max_points=round(sum(row.exercise.max_score for row in rows), 2),
+        weighted=round(sum((row.best_score or 0.0) * row.exercise.weight for row in rows) / total_weight, 4),
+        solved=sum(1 for row in rows if row.status == SOLVED),
+        total=len(rows),
+        pending=sum(1 for row in rows if row.status == RECORDED),
+    )
 
 
 def exercise_get_for_user(*, user, exercise_id: int) -> tuple[Exercise, str]:
@@ -82,10 +161,14 @@ def attempt_list(*, exercise: Exercise, user) -> QuerySet[Attempt]:
     return Attempt.objects.filter(exercise=exercise, user=user).order_by("-number")
 
 
-def results_for_user(*, user) -> list[tuple[Course, list[ExerciseRow]]]:
-    """The student's "my results" page: every course they study, with their rows."""
+def results_for_user(*, user) -> list[tuple[Course, list[ExerciseRow], CourseTotals]]:
+    """The student's "my results" page: every course they study, with their rows and totals."""
     courses = Course.objects.filter(enrollments__user=user, enrollments__role=Enrollment.Role.STUDENT).distinct()
-    return [(course, exercise_rows_for_user(course=course, user=user)) for course in courses]
+    results = []
+    for course in courses:
+        rows = exercise_rows_for_user(course=course, user=user)
+        results.append((course, rows, course_totals(rows=rows)))
+    return results
 
 
 def owned_or_taught(row, *, user, course: Course):

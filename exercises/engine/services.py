@@ -19,13 +19,20 @@ from grader.result import AnswerError, GradeResult
 from .policy import AttemptRefused, PolicyState, due_at_for, policy_state, score_after_penalties
 from .variants import variant_generate
 
+MAX_IDEMPOTENCY_KEY = 100
 
-def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = None) -> Attempt:
+
+def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = None,
+                   idempotency_key: str = "") -> Attempt:
     """Grade an answer and record it as the student's next attempt.
 
     Raises ``AnswerError`` for a malformed answer (no attempt spent) and ``AttemptRefused``
-    when the policy says no. The time of receipt (``now``) decides lateness.
+    when the policy says no. The time of receipt (``now``) decides lateness. An
+    ``idempotency_key`` already used by this student on this exercise (a double click, a
+    retried request) returns that first attempt and records nothing new.
     """
+    if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise AttemptRefused(_("The idempotency key is longer than %(n)d characters.") % {"n": MAX_IDEMPOTENCY_KEY}, 400)
     now = now or timezone.now()
     exercise_type = get_type(exercise.type)
     due = due_at_for(exercise=exercise, user=user)
@@ -33,17 +40,33 @@ def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = N
     # A malformed answer is reported only once the policy allows an attempt, so a closed
     # exercise says "closed" whatever is sent.
     variant = variant_generate(exercise=exercise, user_id=user.pk)
+    result: GradeResult | None = None
     try:
         parsed = exercise_type.parse_answer(variant, answer)
-        result: GradeResult = exercise_type.grade(variant, parsed)
+        result = exercise_type.grade(variant, parsed)
         malformed = None
     except AnswerError as exc:
         malformed = exc
 
+    try:
+        return _attempt_record(exercise=exercise, user=user, answer=answer, now=now, due=due, result=result,
+                               malformed=malformed, idempotency_key=idempotency_key)
+    except AttemptRefused as exc:
+        # Two sends of one key at the same moment: the second finds the first once it is saved.
+        first = _attempt_with_key(exercise=exercise, user=user, idempotency_key=idempotency_key) if exc.status == 409 else None
+        if first is None:
+            raise
+        return first
+
+
+def _attempt_record(*, exercise, user, answer, now, due, result, malformed, idempotency_key) -> Attempt:
     with _refused_on_contention(), transaction.atomic():
         # Serialise a student's attempts at one exercise (PostgreSQL row lock); the unique
         # number is the backstop where the lock is a no-op (SQLite).
         Enrollment.objects.select_for_update().filter(course_id=exercise.course_id, user=user).first()
+        first = _attempt_with_key(exercise=exercise, user=user, idempotency_key=idempotency_key)
+        if first is not None:
+            return first
         used = Attempt.objects.filter(exercise=exercise, user=user).count()
         state = policy_state(exercise=exercise, attempts_used=used, now=now, due_at=due)
         _refuse_if_closed(state)
@@ -62,7 +85,14 @@ def attempt_submit(*, exercise: Exercise, user, answer, now: datetime | None = N
             details=jsonable(result.details),
             late=state.late,
             created_at=now,
+            idempotency_key=idempotency_key,
         )
+
+
+def _attempt_with_key(*, exercise: Exercise, user, idempotency_key: str) -> Attempt | None:
+    if not idempotency_key:
+        return None
+    return Attempt.objects.filter(exercise=exercise, user=user, idempotency_key=idempotency_key).first()
 
 
 @contextmanager

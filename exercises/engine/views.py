@@ -1,6 +1,8 @@
 """Pages of the engine: an instant exercise, the answer form's post, a student's results."""
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -10,37 +12,44 @@ from config.i18n import localize
 from exercises.types import get_type
 from grader.result import AnswerError
 
-from .policy import AttemptRefused, due_at_for, policy_state
+from .policy import AttemptRefused
 from .responses import form_result
-from .selectors import attempt_list, exercise_get_for_user, results_for_user
+from .selectors import attempt_list, exercise_get_for_user, exercise_row_for_user, results_for_user
 from .services import attempt_submit
 from .variants import variant_generate
-from .visibility import visibility_for
+from .visibility import EVERYTHING, attempt_feedback
 
 
 def exercise_context(request, exercise, role, **extra) -> dict:
     """What every exercise page shows: the variant, the attempts, the policy and what the
-    visibility rule lets this user see of their grades."""
+    visibility rule lets this user see of their grades and of the worked solution."""
     exercise_type = get_type(exercise.type)
     variant = variant_generate(exercise=exercise, user_id=request.user.pk)
     attempts = list(attempt_list(exercise=exercise, user=request.user))
-    state = policy_state(exercise=exercise, attempts_used=len(attempts), now=timezone.now(),
-                         due_at=due_at_for(exercise=exercise, user=request.user))
-    vis = visibility_for(viewer=request.user, exercise=exercise, role=role)
+    row = exercise_row_for_user(exercise=exercise, user=request.user)
+    state = row.state
+    vis = EVERYTHING if role == "teacher" else row.vis
+    for attempt in attempts:
+        attempt.shown_feedback = attempt_feedback(attempt, vis)
+        attempt.answer_text = exercise_type.describe_answer(variant, attempt.answer)
     return {
         "vis": vis,
+        "row": row,
         "grades_hidden": not vis.score,
         "exercise": exercise,
+        "exercise_label": exercise_type.label,
         "course": exercise.course,
         "variant": localize(exercise_type.public_variant(variant)),
         "type_template": exercise_type.template_name,
         "attempts": attempts,
         "last": attempts[0] if attempts else None,
         "state": state,
-        "best": max((a.score for a in attempts), default=None) if vis.score else None,
+        "best": row.best_score,
         "can_answer": not state.closed and state.attempts_left != 0,
-        "show_explanation": bool(attempts) and (attempts[0].correct or state.attempts_left == 0 or state.closed),
+        "show_explanation": vis.solution and (bool(attempts) or row.overridden or state.closed),
         "is_course_teacher": role == "teacher",
+        # One token per render: a double click or a resent form records one attempt.
+        "answer_token": uuid.uuid4().hex,
         **extra,
     }
 
@@ -59,7 +68,8 @@ def exercise_answer(request, exercise_id: int):
     try:
         variant = variant_generate(exercise=exercise, user_id=request.user.pk)
         answer = get_type(exercise.type).answer_from_form(variant, request.POST)
-        attempt_submit(exercise=exercise, user=request.user, answer=answer)
+        attempt_submit(exercise=exercise, user=request.user, answer=answer,
+                       idempotency_key=request.POST.get("answer_token", "")[:100])
     except AnswerError as exc:
         error = localize(exc.message)
         status = 422

@@ -11,7 +11,12 @@ course A who joined course B as a student is a student in B):
 - and the **private split** of a model exercise (the accuracy on the whole hidden test set, its
   confusion matrix and picture, the number of test examples, and the grade computed from it)
   only once the grade is released and the due date has passed: Kaggle-style, the public split
-  is all a student sees while the competition runs.
+  is all a student sees while the competition runs;
+- and the **worked solution** (the grader's full feedback, which names the expected answer, and
+  the exercise's explanation) under the exercise's feedback policy: at once for a practice
+  exercise ("solution at once"), otherwise only once the student has it right, has no attempt
+  left, or the due date has passed. Until then a wrong answer shows the grader's diagnosis (the
+  rule that was broken), never the answer.
 """
 from __future__ import annotations
 
@@ -36,18 +41,31 @@ class Visibility:
     score: bool  # the score, a best score, a grade (for a model: computed on the whole hidden set)
     private: bool  # a model exercise's private split and whatever is computed from it
     release_at: datetime | None  # when the grade becomes visible, if it is not yet
+    solution: bool = False  # the worked solution: full feedback, the explanation
 
     @property
     def everything(self) -> bool:
         return self.released and self.score and self.private
 
 
-EVERYTHING = Visibility(released=True, score=True, private=True, release_at=None)
+EVERYTHING = Visibility(released=True, score=True, private=True, release_at=None, solution=True)
 
 
-def visibility_for(*, viewer, exercise: Exercise, role: str | None = None, now: datetime | None = None) -> Visibility:
+@dataclass(frozen=True)
+class Progress:
+    """Where the student stands on the exercise, which the feedback policy reads."""
+
+    solved: bool  # one of their attempts was right
+    attempts_left: int | None  # None: unlimited
+    due_at: datetime | None  # their own due date (an extension first)
+
+
+def visibility_for(*, viewer, exercise: Exercise, role: str | None = None, now: datetime | None = None,
+                   progress: Progress | None = None) -> Visibility:
     """What ``viewer`` may see of work on ``exercise``. ``role`` is the viewer's role in the
-    exercise's course when the caller already has it (``course_role``); it is looked up otherwise."""
+    exercise's course when the caller already has it (``course_role``); it is looked up otherwise.
+    ``progress`` is the viewer's own progress, which the worked solution waits for; without it
+    a student is shown no solution (unless the feedback policy gives it at once)."""
     if role is None:
         try:
             role = course_role(user=viewer, course=exercise.course)  # an admin is a teacher of every course
@@ -61,7 +79,31 @@ def visibility_for(*, viewer, exercise: Exercise, role: str | None = None, now: 
     private = released and (exercise.due_at is None or now > exercise.due_at)
     # A model's grade is computed on the whole hidden set: it waits for the private split.
     score = private if get_type(exercise.type).private_split else released
-    return Visibility(released=released, score=score, private=private, release_at=None if released else release)
+    solution = released and _solution_open(exercise=exercise, progress=progress, now=now)
+    return Visibility(released=released, score=score, private=private, release_at=None if released else release,
+                      solution=solution)
+
+
+def _solution_open(*, exercise: Exercise, progress: Progress | None, now: datetime) -> bool:
+    if exercise.feedback_policy == Exercise.FeedbackPolicy.AT_ONCE:
+        return True
+    due = exercise.due_at if progress is None else progress.due_at
+    if due is not None and now > due:
+        return True
+    return progress is not None and (progress.solved or progress.attempts_left == 0)
+
+
+GENERIC_WRONG = {"fr": "Ce n'est pas encore la bonne réponse.", "en": "That is not the right answer yet."}
+
+
+def attempt_feedback(attempt, visibility: Visibility) -> dict[str, str]:
+    """The feedback of one attempt as the viewer may read it: the grader's full feedback (the
+    worked solution) when the solution is open or the attempt is right, else its diagnosis
+    (``details["hint"]``, which every grader fills without the expected answer)."""
+    if visibility.solution or attempt.correct:
+        return attempt.feedback
+    hint = (attempt.details or {}).get("hint")
+    return hint if isinstance(hint, dict) and hint else GENERIC_WRONG
 
 
 def release_sentence(visibility: Visibility) -> dict[str, str]:

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from config.i18n import localize
@@ -29,6 +29,10 @@ class GenerationIn(Schema):
     guidance: float = 3.0
 
 
+PICTURE_AUTH = ("A PNG of this site, relative to its root: fetch it with the same `Authorization: Bearer <token>` "
+                "header as the API (or the browser's session); a wrong token is a 401.")
+
+
 class GenerationCreatedOut(Schema):
     generation_id: int
     status: str
@@ -45,9 +49,9 @@ class GenerationOut(Schema):
     username: str
     position: int | None
     progress: int
-    image_url: str | None
-    trajectory_urls: list[str]
-    prediction_urls: list[str]
+    image_url: str | None = Field(description=PICTURE_AUTH)
+    trajectory_urls: list[str] = Field(description=PICTURE_AUTH)
+    prediction_urls: list[str] = Field(description=PICTURE_AUTH)
     trajectory_steps: list[int]
     recognition: dict[str, Any]
     score: float | None

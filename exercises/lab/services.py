@@ -61,6 +61,14 @@ def generation_settings_check(*, prompt, steps, seed, guidance) -> GenerationSet
         checked = vocab.parse_prompt(prompt)
     except vocab.PromptError as exc:
         raise GenerationRefused(localize(exc.message), 422) from None
+    if checked.fruit is None or checked.colour is None:
+        # The model was trained on fruit-and-colour captions only: anything else is noise.
+        fruits = ", ".join(name for name, *_rest in vocab.FRUITS)
+        colours = ", ".join(name for name, *_rest in vocab.COLOURS)
+        missing = _("a fruit") if checked.fruit is None else _("a colour")
+        raise GenerationRefused(_("The prompt must name a fruit and a colour (it lacks %(missing)s), for example "
+                                  "“pomme rouge”. Fruits: %(fruits)s. Colours: %(colours)s.")
+                                % {"missing": missing, "fruits": fruits, "colours": colours}, 422)
     if isinstance(steps, bool) or not isinstance(steps, int) or not schedule.MIN_STEPS <= steps <= schedule.MAX_STEPS:
         raise GenerationRefused(_("The number of steps must be a whole number from %(lo)s to %(hi)s.")
                                 % {"lo": schedule.MIN_STEPS, "hi": schedule.MAX_STEPS}, 422)

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.decorators import login_or_bearer_required
 from config.i18n import localize
 from courses.selectors import course_get_for_user, course_get_taught
 from exercises.engine.responses import form_result, private_png
@@ -107,12 +108,21 @@ def generation_status(request, generation_id: int):
     """The live card of one generation (polled by HTMX while it is queued or running)."""
     [generation] = generations_visible([generation_get_for_user(user=request.user, generation_id=generation_id)],
                                        viewer=request.user)
-    return render(request, "exercises/partials/generation.html",
-                  {"g": generation, "position": generation_position(generation=generation),
-                   "show_owner": generation.user_id != request.user.pk})
+    context = {"g": generation, "position": generation_position(generation=generation),
+               "show_owner": generation.user_id != request.user.pk}
+    if request.headers.get("HX-Request"):
+        return render(request, "exercises/partials/generation.html", context)
+    # Opened directly (a link, a bookmark): the same card inside the site's layout.
+    back = (reverse("exercises:detail", args=[generation.exercise_id]) if generation.exercise_id
+            else reverse("exercises:lab", args=[generation.course.slug]))
+    return render(request, "exercises/standalone.html", {
+        **context, "partial": "exercises/partials/generation.html", "course": generation.course,
+        "page_title": localize({"fr": f"Génération n° {generation.pk}", "en": f"Generation #{generation.pk}"}),
+        "back_url": back, "back_title": generation.exercise.title if generation.exercise_id else localize(
+            {"fr": "Laboratoire de diffusion", "en": "Diffusion lab"})})
 
 
-@login_required
+@login_or_bearer_required
 @require_GET
 def generation_picture(request, generation_id: int, kind: str):
     """A generation's picture, only through this authenticated view (never a public media URL)."""
@@ -125,7 +135,7 @@ def generation_picture(request, generation_id: int, kind: str):
     return private_png(field.open("rb"), filename=f"generation-{generation.pk}-{kind}.png", max_age=86400)
 
 
-@login_required
+@login_or_bearer_required
 @require_GET
 def generation_frame(request, generation_id: int, kind: str, index: int):
     """One frame of a trajectory strip (``kind`` is ``trajectory`` or ``x0``), cut out of the strip."""

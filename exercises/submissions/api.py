@@ -43,7 +43,9 @@ class SubmissionOut(Schema):
 
 class LeaderboardRowOut(Schema):
     rank: int
-    username: str
+    name: str  # the pseudonym the student chose for the course, "#<rank>" without one
+    username: str | None  # only for the course's teachers, and your own row
+    is_you: bool
     public_accuracy: float
     private_accuracy: float | None
     submitted_at: datetime
@@ -108,7 +110,10 @@ def _submission_payload(submission, *, viewer) -> dict:
 
 
 @router.get("/exercises/{exercise_id}/leaderboard", response={200: list[LeaderboardRowOut], 400: ErrorOut, 404: ErrorOut},
-            summary="Best public-split accuracy per student")
+            summary="Best public-split accuracy per student",
+            description="Kaggle-style: ranked on the public split until the due date, on the private split after. "
+            "Classmates appear under their pseudonyms; teachers also see usernames.")
 def leaderboard_get(request, exercise_id: int):
     exercise, role = _model_exercise(request, exercise_id)
-    return leaderboard(exercise=exercise, reveal_private=visibility_for(viewer=request.user, exercise=exercise, role=role).private)
+    return leaderboard(exercise=exercise, reveal_private=visibility_for(viewer=request.user, exercise=exercise, role=role).private,
+                       viewer=request.user, real_names=role == "teacher")

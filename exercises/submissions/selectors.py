@@ -19,8 +19,16 @@ def submission_get_for_user(*, user, submission_id: int) -> Submission:
     return owned_or_taught(submission, user=user, course=submission.exercise.course if submission else None)
 
 
-def leaderboard(*, exercise: Exercise, reveal_private: bool) -> list[dict]:
-    """Best public-split accuracy per student (Kaggle-style); the private column after the deadline."""
+def leaderboard(*, exercise: Exercise, reveal_private: bool, viewer=None, real_names: bool = False) -> list[dict]:
+    """Best public-split accuracy per student (Kaggle-style); the private column, and the
+    ranking by it, after the deadline (``reveal_private``, from the visibility rule).
+
+    Students appear under the pseudonym they chose for the course ("Student #n" without one);
+    ``real_names`` (the course's teachers) adds their username. ``is_you`` marks the viewer."""
+    from courses.models import Enrollment
+
+    pseudonyms = dict(Enrollment.objects.filter(course_id=exercise.course_id).exclude(pseudonym="")
+                      .values_list("user_id", "pseudonym"))
     best: dict[int, dict] = {}
     rows = Submission.objects.filter(exercise=exercise, status=Status.DONE).select_related("user").order_by("queued_at")
     for sub in rows:
@@ -30,11 +38,20 @@ def leaderboard(*, exercise: Exercise, reveal_private: bool) -> list[dict]:
         current = best.get(sub.user_id)
         if current is None or acc > current["public_accuracy"]:
             best[sub.user_id] = {
-                "username": sub.user.username, "public_accuracy": acc, "submission_id": sub.pk,
+                "user_id": sub.user_id, "username": sub.user.username, "public_accuracy": acc, "submission_id": sub.pk,
                 "private_accuracy": sub.metrics.get("private_accuracy") if reveal_private else None,
                 "submitted_at": sub.queued_at,
             }
-    ranked = sorted(best.values(), key=lambda r: (-r["public_accuracy"], r["submitted_at"]))
+    if reveal_private:
+        ranked = sorted(best.values(), key=lambda r: (-(r["private_accuracy"] or 0.0), -r["public_accuracy"], r["submitted_at"]))
+    else:
+        ranked = sorted(best.values(), key=lambda r: (-r["public_accuracy"], r["submitted_at"]))
+    viewer_id = getattr(viewer, "pk", None)
     for rank, row in enumerate(ranked, start=1):
         row["rank"] = rank
+        row["is_you"] = row["user_id"] == viewer_id
+        row["name"] = pseudonyms.get(row["user_id"]) or f"#{rank}"
+        if not (real_names or row["is_you"]):
+            row["username"] = None
+        del row["user_id"]
     return ranked

@@ -6,9 +6,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.decorators import login_or_bearer_required
 from config.i18n import localize
+from courses.services import PseudonymError, enrollment_set_pseudonym
 from exercises.engine.responses import form_result, private_png
 from exercises.engine.selectors import exercise_get_for_user
 from exercises.engine.views import exercise_context
@@ -68,12 +71,18 @@ def submission_status(request, submission_id: int):
     """The live status of one submission (polled by HTMX while it is queued or running)."""
     submission = submission_get_for_user(user=request.user, submission_id=submission_id)
     vis = visibility_for(viewer=request.user, exercise=submission.exercise)
-    return render(request, "exercises/partials/submission.html", {
-        "s": submission, "position": submission_position(submission=submission), "vis": vis,
-        "reveal_private": vis.private, "grades_hidden": not vis.released})
+    context = {"s": submission, "position": submission_position(submission=submission), "vis": vis,
+               "reveal_private": vis.private, "grades_hidden": not vis.released}
+    if request.headers.get("HX-Request"):
+        return render(request, "exercises/partials/submission.html", context)
+    # Opened directly (a link, a bookmark): the same card inside the site's layout.
+    return render(request, "exercises/standalone.html", {
+        **context, "partial": "exercises/partials/submission.html", "course": submission.exercise.course,
+        "page_title": localize({"fr": f"Soumission n° {submission.pk}", "en": f"Submission #{submission.pk}"}),
+        "back_url": reverse("exercises:detail", args=[submission.exercise_id]), "back_title": submission.exercise.title})
 
 
-@login_required
+@login_or_bearer_required
 @require_GET
 def submission_confusion(request, submission_id: int):
     """The confusion matrix picture: computed on the whole hidden set, so it is part of the
@@ -90,11 +99,22 @@ def submission_confusion(request, submission_id: int):
 
 @login_required
 def exercise_leaderboard(request, exercise_id: int):
-    exercise, _role = _upload_exercise(request, exercise_id)
-    vis = visibility_for(viewer=request.user, exercise=exercise, role=_role)
+    exercise, role = _upload_exercise(request, exercise_id)
+    vis = visibility_for(viewer=request.user, exercise=exercise, role=role)
+    if request.method == "POST" and role != "teacher":
+        try:
+            enrollment_set_pseudonym(course=exercise.course, user=request.user, pseudonym=request.POST.get("pseudonym", ""))
+        except PseudonymError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, localize({"fr": "Pseudonyme enregistré.", "en": "Pseudonym saved."}))
+        return redirect("exercises:leaderboard", exercise_id=exercise.pk)
+    pseudonym = exercise.course.enrollments.filter(user=request.user).values_list("pseudonym", flat=True).first()
     return render(request, "exercises/leaderboard.html", {
-        "exercise": exercise, "course": exercise.course, "reveal_private": vis.private,
-        "rows": leaderboard(exercise=exercise, reveal_private=vis.private)})
+        "exercise": exercise, "course": exercise.course, "reveal_private": vis.private, "is_course_teacher": role == "teacher",
+        "pseudonym": pseudonym or "",
+        "rows": leaderboard(exercise=exercise, reveal_private=vis.private, viewer=request.user,
+                            real_names=role == "teacher")})
 
 
 @login_required

@@ -39,3 +39,57 @@ def kernel_color(value) -> str:
 def fmt_coef(value) -> str:
     f = float(value)
     return str(int(f)) if f.is_integer() else f"{f:.3g}"
+
+
+@register.filter
+def type_label(exercise) -> str:
+    """An exercise type's name in the reader's language (never its code name)."""
+    from config.i18n import localize
+    from exercises.types import REGISTRY
+
+    exercise_type = REGISTRY.get(getattr(exercise, "type", exercise))
+    return localize(exercise_type.label) if exercise_type else ""
+
+
+@register.filter
+def kernel_words(kernel) -> str:
+    """A kernel as a screen reader should read it: row by row, in the page's language."""
+    from django.utils.translation import gettext as _
+
+    rows = [", ".join(fmt_coef(value) for value in row) for row in kernel]
+    return "; ".join(_("row %(n)s: %(values)s") % {"n": index, "values": row} for index, row in enumerate(rows, start=1))
+
+
+@register.simple_tag
+def kernel_cells() -> list[dict]:
+    """The nine inputs of a 3×3 kernel, each with its row and column (1-based) for its label."""
+    return [{"index": index, "row": index // 3 + 1, "col": index % 3 + 1} for index in range(9)]
+
+
+@register.filter
+def kernel_effect(kernel) -> dict | None:
+    """A picture of what a kernel does: a crop of one of the course's images before and after
+    it, as base64 PNGs (small, so they travel inside the page)."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from grader.convolution import apply_kernel
+    from grader.images import IMAGE_NAMES, load_image
+
+    try:
+        image = load_image(IMAGE_NAMES[0]).astype(np.float64)
+        side = min(image.shape[:2], default=0)
+        crop = image[:min(side, 64), :min(side, 64)]
+        after = apply_kernel(crop, np.array(kernel, dtype=np.float64), "same")
+    except (ValueError, TypeError, IndexError):
+        return None
+
+    def png(array) -> str:
+        buffer = io.BytesIO()
+        Image.fromarray(np.clip(np.asarray(array), 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+        return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+    return {"before": png(crop), "after": png(np.abs(after) if float(np.sum(kernel)) == 0 else after)}

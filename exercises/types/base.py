@@ -83,6 +83,22 @@ class ExerciseType:
         """The API-shaped answer from HTML form fields (a QueryDict or a dict of lists)."""
         raise NotImplementedError
 
+    def describe_answer(self, variant: Mapping[str, Any], answer: Any) -> I18nText:
+        """A stored answer in words, for the student's history (never raw JSON). A stored
+        answer that no longer parses is shown as it was sent."""
+        try:
+            text = self._describe(variant, self.parse_answer(variant, answer))
+        except (AnswerError, KeyError, TypeError, ValueError, IndexError):
+            text = None
+        if text is None:
+            shown = answer.get(next(iter(answer))) if isinstance(answer, Mapping) and len(answer) == 1 else answer
+            return i18n(str(shown), str(shown))
+        return text
+
+    def _describe(self, variant: Mapping[str, Any], parsed: Mapping[str, Any]) -> I18nText | None:
+        """The parsed answer in words; None: shown as sent."""
+        return None
+
     def grade_answer(self, variant: Mapping[str, Any], answer: Any) -> GradeResult:
         """``parse_answer`` then ``grade``: raises ``AnswerError`` on a malformed answer."""
         return self.grade(variant, self.parse_answer(variant, answer))

@@ -17,7 +17,7 @@ from grader.convolution import (
     kernel_error,
 )
 from grader.images import IMAGE_NAMES, load_image
-from grader.result import AnswerError, GradeResult, i18n
+from grader.result import AnswerError, GradeResult, I18nText, i18n
 
 from .base import (
     JSON_SCHEMA_DIALECT,
@@ -99,6 +99,11 @@ def _distinguishes(*, crop: np.ndarray, target: np.ndarray, kernel: np.ndarray,
         if kernel_error(image=crop, target=target, kernel=other, padding=padding) <= 2 * tolerance:
             return False
     return True
+
+
+def _coefficient(value: float, lang: str) -> str:
+    text = str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+    return text.replace(".", ",") if lang == "fr" else text
 
 
 def _flatten_form_kernel(data: Any) -> list[list[float]]:
@@ -282,6 +287,13 @@ class KernelType(ExerciseType):
         if variant["mode"] == "identify":
             return {"choice": variant["_answer"]}
         return {"kernel": [list(row) for row in variant["_kernel"]]}
+
+    def _describe(self, variant: Mapping[str, Any], parsed: Mapping[str, Any]) -> I18nText:
+        if variant["mode"] == "identify":
+            return dict(KERNELS[parsed["choice"]].label)
+        rows = {lang: " / ".join("  ".join(_coefficient(value, lang) for value in row) for row in parsed["kernel"])
+                for lang in ("fr", "en")}
+        return i18n(f"[ {rows['fr']} ]", f"[ {rows['en']} ]")
 
     def answer_from_form(self, variant: Mapping[str, Any], data: Any) -> dict[str, Any]:
         if variant["mode"] == "identify":

@@ -9,7 +9,7 @@ import numpy as np
 
 from grader.answers import parse_choices, require_fields
 from grader.mcq import grade_mcq
-from grader.result import AnswerError, GradeResult, i18n
+from grader.result import AnswerError, GradeResult, I18nText, i18n
 
 from .base import (
     I18N_SCHEMA,
@@ -139,6 +139,11 @@ class McqType(ExerciseType):
 
     def solve(self, variant: Mapping[str, Any]) -> dict[str, Any]:
         return {"choices": list(variant["_correct"])}
+
+    def _describe(self, variant: Mapping[str, Any], parsed: Mapping[str, Any]) -> I18nText:
+        texts = {choice["id"]: choice["text"] for choice in variant["choices"]}
+        return i18n(" ; ".join(f"« {texts[c]['fr']} »" for c in parsed["choices"]),
+                    "; ".join(f"“{texts[c]['en']}”" for c in parsed["choices"]))
 
     def answer_from_form(self, variant: Mapping[str, Any], data: Any) -> dict[str, Any]:
         chosen = form_values(data, "choices")

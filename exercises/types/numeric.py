@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from grader.answers import parse_float, require_fields
-from grader.result import GradeResult, i18n
+from grader.result import GradeResult, I18nText, i18n
 
 from .base import (
     ExerciseType,
@@ -87,6 +87,11 @@ class NumericType(ExerciseType):
     def solve(self, variant: Mapping[str, Any]) -> dict[str, Any]:
         best = max(variant["_answers"], key=lambda answer: answer["weight"])
         return {"value": best["value"]}
+
+    def _describe(self, variant: Mapping[str, Any], parsed: Mapping[str, Any]) -> I18nText:
+        text = f"{parsed['value']:g}"
+        unit = f" {variant['unit']}" if variant.get("unit") else ""
+        return i18n(text.replace(".", ",") + unit, text + unit)
 
     def answer_from_form(self, variant: Mapping[str, Any], data: Any) -> dict[str, Any]:
         return {"value": form_value(data, "value")}

@@ -8,7 +8,7 @@ import numpy as np
 
 from grader.answers import parse_int, parse_shape, require_fields
 from grader.layers import chain_output_shapes
-from grader.result import AnswerError, GradeResult, i18n
+from grader.result import AnswerError, GradeResult, I18nText, i18n
 from grader.shapes import grade_output_size
 
 from .base import (
@@ -73,7 +73,24 @@ class OutputSizeType(ExerciseType):
 
     def parse_answer(self, variant: Mapping[str, Any], answer: Any) -> dict[str, Any]:
         fields = require_fields(answer, ["shape"])
-        return {"shape": list(parse_shape(fields["shape"]))}
+        shape = list(parse_shape(fields["shape"]))
+        rank = len(chain_output_shapes(variant["input_shape"], variant["layers"])[-1])
+        if len(shape) != rank:
+            # The number of dimensions is part of the question's form, not of its answer
+            # (Flatten gives a vector, Conv2D an image): a format error that costs nothing.
+            batch = len(shape) == rank + 1
+            raise AnswerError({
+                "fr": f"La sortie a {rank} dimension{'s' if rank > 1 else ''}, votre forme en a "
+                      f"{len(shape)}"
+                      + (" : laissez de côté la dimension du batch." if batch else "."),
+                "en": f"The output has {rank} dimension{'s' if rank > 1 else ''}, your shape has "
+                      f"{len(shape)}" + (": leave the batch dimension out." if batch else "."),
+            })
+        return {"shape": shape}
+
+    def _describe(self, variant: Mapping[str, Any], parsed: Mapping[str, Any]) -> I18nText:
+        text = "(" + ", ".join(str(dim) for dim in parsed["shape"]) + ")"
+        return i18n(text, text)
 
     def grade(self, variant: Mapping[str, Any], parsed_answer: Mapping[str, Any]) -> GradeResult:
         return grade_output_size(input_shape=variant["input_shape"], layers=variant["layers"],

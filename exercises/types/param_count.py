@@ -8,7 +8,7 @@ import numpy as np
 
 from grader.answers import parse_int, require_fields
 from grader.layers import SUPPORTED_LAYERS, chain_param_counts
-from grader.result import AnswerError, GradeResult, i18n
+from grader.result import AnswerError, GradeResult, I18nText, i18n
 from grader.shapes import grade_param_count
 
 from .base import (
@@ -110,6 +110,11 @@ class ParamCountType(ExerciseType):
         counts = chain_param_counts(variant["input_shape"], variant["layers"])
         ask = variant["ask"]
         return {"value": sum(counts) if ask == "total" else counts[ask["layer"]]}
+
+    def _describe(self, variant: Mapping[str, Any], parsed: Mapping[str, Any]) -> I18nText:
+        from grader.text import format_int
+
+        return i18n(format_int(parsed["value"], "fr"), format_int(parsed["value"], "en"))
 
     def answer_from_form(self, variant: Mapping[str, Any], data: Any) -> dict[str, Any]:
         value = form_value(data, "value")

@@ -170,7 +170,9 @@ def test_forgotten_depth_and_missing_layer_hints():
 
 def test_pooling_has_no_parameters_hint():
     result = grade_param_count(input_shape=(32, 32, 3), layers=MODEL, ask={"layer": 1}, value=4)
-    assert not result.correct and "aucun poids" in result.details["hint"]["fr"]
+    # The diagnosis asks the question; "no weights" would be the answer itself.
+    assert not result.correct and "des poids et des biais" in result.details["hint"]["fr"]
+    assert "aucun poids" not in result.details["hint"]["fr"] and "0" not in result.details["hint"]["en"]
     assert grade_param_count(input_shape=(32, 32, 3), layers=MODEL, ask={"layer": 1},
                              value=0).correct
 

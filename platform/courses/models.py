@@ -45,6 +45,9 @@ class Enrollment(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrollments")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.STUDENT)
+    # The name a student chooses for the course's leaderboards (classmates never see the
+    # username; teachers do). Empty: "Student #<rank>".
+    pseudonym = models.CharField(_("leaderboard pseudonym"), max_length=40, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from exercises.engine.selectors import exercise_rows_for_user
+from exercises.engine.selectors import course_totals, exercise_rows_for_user
 
 from .models import Enrollment
 from .selectors import course_get_for_user, course_list_for_user
@@ -34,7 +34,7 @@ def join(request):
 def course_detail(request, slug: str):
     course, role = course_get_for_user(user=request.user, slug=slug)
     rows = exercise_rows_for_user(course=course, user=request.user)
-    done = sum(1 for r in rows if r.status == "done")
+    totals = course_totals(rows=rows)
     sections: list[tuple[str, list]] = []
     for row in rows:
         if not sections or sections[-1][0] != row.exercise.section:
@@ -47,7 +47,8 @@ def course_detail(request, slug: str):
             "course": course,
             "is_course_teacher": role == Enrollment.Role.TEACHER,
             "sections": sections,
-            "done": done,
-            "total": len(rows),
+            "totals": totals,
+            "done": totals.solved,
+            "total": totals.total,
         },
     )

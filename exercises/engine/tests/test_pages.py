@@ -128,7 +128,7 @@ def row_of(page: str, slug: str) -> str:
 # --- the course page ---------------------------------------------------------------------------
 def test_the_course_page_lists_the_exercises_with_their_state(browser, user, course, exercises):
     attempt_submit(exercise=exercises["mcq"], user=user, answer={"choices": ["pool", "bias"]})  # solved
-    attempt_submit(exercise=exercises["param_count"], user=user, answer={"value": 1})  # started
+    attempt_submit(exercise=exercises["param_count"], user=user, answer={"value": 1})  # tried, 0 %
     Exercise.objects.filter(pk=exercises["kernel-identify"].pk).update(
         due_at=timezone.now() - timedelta(days=1), late_policy="closed")
     hidden = Exercise.objects.create(course=course, slug="hidden", type="mcq", params=PARAMS["mcq"],
@@ -143,12 +143,12 @@ def test_the_course_page_lists_the_exercises_with_their_state(browser, user, cou
         assert f'href="/exercises/{exercise.pk}/"' in row_of(page, key)
         assert f"Titre {key}" in row_of(page, key)
     assert 'data-exercise="hidden"' not in page and "Caché" not in page and f"/exercises/{hidden.pk}/" not in page
-    states = {key: re.search(r'pill pill-(\w+)">([^<]+)<', row_of(page, key)).groups() for key in exercises}
-    assert states["mcq"] == ("done", "résolu")
-    assert states["param_count"] == ("started", "commencé")
+    states = {key: re.search(r'pill pill-(\w+) state">([^<]+)<', row_of(page, key)).groups() for key in exercises}
+    assert states["mcq"] == ("solved", "résolu")
+    assert states["param_count"] == ("tried", "à reprendre")
     assert states["kernel-identify"] == ("closed", "fermé")
-    assert states["output_size"] == ("todo", "à faire")
-    assert states["kernel-reconstruct"] == ("todo", "à faire")
+    assert states["output_size"] == ("todo", "pas commencé")
+    assert states["kernel-reconstruct"] == ("todo", "pas commencé")
     assert ">2<" in row_of(page, "param_count").replace(" ", "")  # attempts left: 3 - 1
     assert "1 exercices résolus sur 5" in page
 
@@ -179,7 +179,7 @@ def test_the_kernel_reconstruct_page_draws_the_variant_on_canvases(browser, user
     assert set(arrays) == {"kernel-input", "kernel-target"}
     assert json.loads(arrays["kernel-input"]) == variant["input"]
     assert json.loads(arrays["kernel-target"]) == variant["output"]
-    assert len(re.findall(r'<input type="text" name="k\d"', page)) == 9
+    assert len(re.findall(r'<input type="text" inputmode="decimal" name="k\d" aria-label="ligne \d, colonne \d"', page)) == 9
     assert 'id="kernel-preview"' in page and "kernel.js" in page
     assert "Énoncé de <strong>kernel-reconstruct</strong>" in page  # the statement, as markdown
     assert "_kernel" not in page and "_tolerance" not in page
@@ -191,7 +191,8 @@ def test_the_kernel_identify_page_shows_the_kernel_picture(browser, user, exerci
     page = text_of(browser.get(f"/exercises/{exercise.pk}/"))
     picture = re.search(r'<div class="kernel-pic" role="img" aria-label="([^"]+)">(.*?)</div>', page, re.S)
     assert picture, page
-    assert json.loads(picture.group(1)) == variant["kernel"] == [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]
+    assert variant["kernel"] == [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]
+    assert picture.group(1) == "ligne 1 : 1, 2, 1; ligne 2 : 0, 0, 0; ligne 3 : -1, -2, -1"  # read in words
     assert len(re.findall(r"<span style=\"background:rgb", picture.group(2))) == 9
     radios = re.findall(r'<input type="radio" name="choice" value="([^"]+)"', page)
     assert radios == [c["id"] for c in variant["choices"]] and sorted(radios) == ["blur", "laplacian", "sobel_h"]
@@ -210,7 +211,8 @@ def test_the_layer_pages_show_the_keras_layers(browser, exercises, kind, expecte
     for snippet in expected:
         assert snippet in table.group(1), (snippet, table.group(1))
     fields = {"output_size": ["h", "w", "c"], "param_count": ["value"]}[kind]
-    assert re.findall(r'name="(\w+)"', page.split('id="answer-form"')[1].split("</form>")[0])[1:] == fields
+    names = re.findall(r'name="(\w+)"', page.split('id="answer-form"')[1].split("</form>")[0])
+    assert names[:2] == ["csrfmiddlewaretoken", "answer_token"] and names[2:] == fields
 
 
 def test_the_mcq_page_shows_check_boxes_in_french(browser, exercises):
@@ -307,12 +309,13 @@ def test_my_results_shows_the_best_score(browser, user, course, exercises):
 
     page = text_of(browser.get("/me/results/"))
     assert "Mes résultats" in page and BEST_SCORE in page and "Cours des pages" in page
-    row = re.search(rf'href="/exercises/{exercise.pk}/">Titre param_count</a></td>(.*?)</tr>', page, re.S)
+    row = re.search(rf'href="/exercises/{exercise.pk}/">Titre param_count</a>(.*?)</tr>', page, re.S)
     assert row, page
-    cells = [c.strip() for c in re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.S)]
-    assert cells == ["3", "75 %", "3,0 / 4"], cells  # attempts, best score, best points (French decimals)
-    untouched = re.search(rf'href="/exercises/{exercises["mcq"].pk}/">Titre mcq</a></td>(.*?)</tr>', page, re.S)
-    assert [c.strip() for c in re.findall(r'<td class="num">(.*?)</td>', untouched.group(1), re.S)][:2] == ["0", "–"]
+    cells = [c.strip() for c in re.findall(r'<td data-label="[^"]*" class="num">(.*?)</td>', row.group(1), re.S)]
+    assert cells == ["3", "75 %", "3 / 4"], cells  # attempts, best score, best points
+    untouched = re.search(rf'href="/exercises/{exercises["mcq"].pk}/">Titre mcq</a>(.*?)</tr>', page, re.S)
+    assert [c.strip() for c in re.findall(r'<td data-label="[^"]*" class="num">(.*?)</td>', untouched.group(1), re.S)][:2] == ["0", "–"]
+    assert re.search(r'class="total-points">3 / \d+<', page), "the course's total, as the gradebook counts it"
 
 
 def test_every_page_of_the_built_in_course_renders(client):
