@@ -32,6 +32,15 @@ responses locust saw, pair by pair, with the same attempt ids.
 
     .venv/bin/python -m bench.load            # 100 students for 60 s (about 4 minutes in all)
     .venv/bin/python -m bench.load --quick    # 20 students for 15 s
+    .venv/bin/python -m bench.load --embedded # make run's stack (bin/run itself), 30 students for 60 s
+
+``--embedded`` measures what ``make run`` serves (issue #19): it starts ``bin/run`` itself in a
+folder of its own (SQLite in WAL mode, the filesystem broker, ``config.settings.embedded`` with
+its real password hashing, gunicorn as ``bin/run`` sizes it, a Celery worker with beat), 30
+students and a teacher do the mixed traffic below while the worker grades uploads, then Ctrl-C
+(SIGINT) stops it. It passes with 0 errors, no attempt counted twice or lost, every upload
+graded, no "database is locked" anywhere in the stack's output, and a clean stop; figures go to
+``var/bench/load-embedded.json``.
 
 Figures go to ``var/bench/load.json`` (``var/`` is git-ignored).
 """
@@ -540,6 +549,174 @@ def run(args) -> dict:
     return result
 
 
+def _embedded_env(var_dir: Path, port: int) -> dict:
+    """The environment of a teacher's shell: nothing of this run's DATABASE_URL, broker or settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "DATABASE_URL", "STRIDE_"))}
+    return {**env, "STRIDE_VAR_DIR": str(var_dir), "PORT": str(port), "PYTHONUNBUFFERED": "1",
+            "STRIDE_SKIP_BOOTSTRAP": "1"}  # this virtualenv is installed already
+
+
+def _submission_statuses(database: Path, ids: list[int]) -> dict:
+    import sqlite3
+    from collections import Counter
+
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as db:
+        rows = db.execute(f"SELECT status FROM exercises_submission WHERE id IN ({','.join('?' * len(ids))})",
+                          ids).fetchall()
+    return dict(Counter(status for (status,) in rows))
+
+
+def run_embedded(args) -> dict:
+    """``make run``'s stack under 30 students: bin/run itself, started and stopped as a teacher does."""
+    import signal
+
+    started = time.time()
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="stride-load-embedded-") as folder:
+        folder = Path(folder)
+        var_dir = folder / "var"
+        var_dir.mkdir()
+        plan_path = folder / "plan.json"
+        port = _free_port()
+        env = _embedded_env(var_dir, port)
+        t = time.perf_counter()
+        # The accounts first (bin/run's own migrate is then a no-op), with the real password hashing.
+        setup = subprocess.run([PYTHON, "-m", "bench.load", "--internal-setup", str(plan_path), "--users",
+                                str(args.users), "--concurrency", "1"], cwd=ROOT, capture_output=True, text=True,
+                               env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.embedded"}, timeout=900)
+        if setup.returncode != 0:
+            print(setup.stdout[-3000:], setup.stderr[-3000:], file=sys.stderr)
+            raise RuntimeError("setup failed")
+        print("setup:", setup.stdout.strip().splitlines()[-1], f"({time.perf_counter() - t:.0f} s)", flush=True)
+        model = _tiny_model(folder)
+        log = folder / "make-run.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(["bin/run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        url = f"http://127.0.0.1:{port}"
+        stop_status = stop_seconds = None
+        try:
+            deadline = time.monotonic() + 300
+            while "Ctrl-C stops everything" not in log.read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"bin/run did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.5)
+            sids = [int(x) for x in (var_dir / "run.pids").read_text().split()]
+            print(f"make run's stack up on {url} (sessions {sids})", flush=True)
+            plan = json.loads(plan_path.read_text())
+            submissions = _upload(url, plan, model, args.submissions)
+            plan_path.write_text(json.dumps(plan))
+            _locust(["--phase", "mixed", "--host", url, "--users", str(args.users), "--spawn-rate",
+                     str(args.spawn_rate), "--seconds", str(args.seconds), "--server-sids", *map(str, sids),
+                     "--out", str(folder / "mixed.json"), "--counts", str(folder / "counts.json")],
+                    {**os.environ, "STRIDE_LOAD_PLAN": str(plan_path)}, timeout=args.seconds + 900)
+            print("mixed traffic done", flush=True)
+            # Every upload graded: the worker wrote its results while the web wrote attempts.
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                statuses = _submission_statuses(var_dir / "stride.sqlite3", submissions)
+                if not set(statuses) & {"queued", "running"}:
+                    break
+                time.sleep(1)
+        finally:
+            t = time.perf_counter()
+            proc.send_signal(signal.SIGINT)  # Ctrl-C
+            try:
+                stop_status = proc.wait(120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            stop_seconds = time.perf_counter() - t
+            for pgid in [int(x) for x in (var_dir / "run.pids").read_text().split()] \
+                    if (var_dir / "run.pids").exists() else []:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+        check = subprocess.run([PYTHON, "-m", "bench.load", "--internal-check", str(plan_path),
+                                "--counts", str(folder / "counts.json"),
+                                "--submission-ids", *map(str, submissions), "--out", str(folder / "check.json")],
+                               cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.embedded"},
+                               capture_output=True, text=True, timeout=300)
+        if check.returncode != 0:
+            print(check.stdout[-3000:], check.stderr[-3000:], file=sys.stderr)
+            raise RuntimeError("the database check failed")
+        mixed = json.loads((folder / "mixed.json").read_text())
+        integrity = json.loads((folder / "check.json").read_text())
+        output = log.read_text(errors="replace")
+        access_lines = len((var_dir / "log" / "access.log").read_text().splitlines())
+        first_screen = output[output.find("Stride is running"):output.find("Ctrl-C stops everything")]
+
+    endpoints = mixed["endpoints"]
+    total_requests = sum(e["requests"] for e in endpoints.values())
+    user_exceptions = sum(n for name, _status, n in mixed["errors"] if name.endswith(" raised"))
+    total_errors = sum(e["errors"] for e in endpoints.values()) + \
+        sum(e["errors"] for e in mixed["spawn_and_login"].values()) + user_exceptions
+    double = integrity["pairs with more attempts than 2xx responses (double counts)"] + \
+        integrity["attempt ids answered twice"] + integrity["pairs whose numbers are not 1..n"]
+    locked = output.lower().count("database is locked")
+    error_lines = [line for line in output.splitlines()
+                   if "Traceback" in line or " ERROR " in line or "CRITICAL" in line or "ERROR/" in line]
+    gunicorn_line = next((line.strip() for line in first_screen.splitlines() if "gunicorn" in line), "")
+    result = {
+        "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
+        "machine": {**machine(), "loadavg_before": [round(x, 2) for x in load_before]},
+        "database": "sqlite (WAL)", "broker": "filesystem",
+        "stack": f"bin/run (make run): {gunicorn_line}",
+        "settings": {"users": args.users, "seconds": args.seconds, "spawn_rate": args.spawn_rate,
+                     "submissions": args.submissions},
+        "mixed": {
+            "endpoints": endpoints,
+            "spawn_and_login": mixed["spawn_and_login"],
+            "requests": total_requests,
+            "throughput_rps": total_requests / mixed["seconds"],
+            "errors": total_errors,
+            "user_exceptions": user_exceptions,
+            "error_list": mixed["errors"],
+            "web_and_worker_cpu_s": mixed["server_cpu_s"],
+            "locust_cpu_s": mixed["client_cpu_s"],
+            "machine_busy_fraction": mixed["machine_busy_fraction"],
+            "seconds": mixed["seconds"],
+        },
+        "integrity": {**integrity, "double counts": double},
+        "database is locked": locked,
+        "error lines in the stack's output": error_lines[:20],
+        "access log lines": access_lines,
+        "stop": {"status": stop_status, "seconds": stop_seconds},
+    }
+    graded = integrity["submissions"]
+    result["ok"] = (total_errors == 0 and double == 0 and locked == 0 and not error_lines
+                    and integrity["pairs with fewer attempts than 2xx responses (lost)"] == 0
+                    and integrity["attempt ids answered but not in the database"] == 0
+                    and integrity["attempts in the database never answered"] == 0
+                    and set(graded) <= {"done"} and sum(graded.values()) == len(submissions)
+                    and stop_status == 0)
+    return result
+
+
+def report_embedded(result: dict) -> None:
+    m = result["machine"]
+    mixed = result["mixed"]
+    print(f"\n{result['when']}  {m['nproc']} CPUs ({m['cpu']}), {m['ram_gib']} GiB; load average "
+          f"{m['loadavg_before'][0]:.2f} before, {m['loadavg'][0]:.2f} after; {result['stack']}")
+    print(f"\nmixed traffic: {result['settings']['users']} students + 1 teacher, {mixed['seconds']:.0f} s measured "
+          f"after the spawn: {mixed['requests']} requests, {mixed['throughput_rps']:.1f} req/s, "
+          f"{mixed['errors']} errors; machine {100 * mixed['machine_busy_fraction']:.0f} % busy")
+    print(f"  {'endpoint':45s} {'requests':>8s} {'req/s':>7s} {'errors':>6s} {'p50':>7s} {'p95':>7s} {'p99':>7s} ms")
+    for name, e in sorted({**mixed["spawn_and_login"], **mixed["endpoints"]}.items(), key=lambda kv: -kv[1]["requests"]):
+        print(f"  {name:45s} {e['requests']:8d} {e['throughput_rps']:7.1f} {e['errors']:6d} "
+              f"{e['p50_ms']:7.1f} {e['p95_ms']:7.1f} {e['p99_ms']:7.1f}")
+    i = result["integrity"]
+    print(f"\nintegrity: {i['2xx attempt responses seen by locust']} 2xx attempt responses, "
+          f"{i['attempts in the database (instant exercises)']} attempts in the database; double counts "
+          f"{i['double counts']}, lost {i['pairs with fewer attempts than 2xx responses (lost)']}; "
+          f"submissions {i['submissions']}")
+    errors = result["error lines in the stack's output"]
+    print(f"'database is locked': {result['database is locked']}; error lines in the stack's output: "
+          f"{len(errors)}; Ctrl-C: status {result['stop']['status']} "
+          f"in {result['stop']['seconds']:.1f} s")
+    print("OK: 0 errors, nothing double-counted or lost, no 'database is locked'" if result["ok"]
+          else "NOT OK: see var/bench/load-embedded.json")
+
+
 def report(result: dict) -> None:
     m = result["machine"]
     print(f"\n{result['when']}  {m['nproc']} CPUs ({m['cpu']}), {m['ram_gib']} GiB; load average "
@@ -576,6 +753,8 @@ def report(result: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20 students for 15 s, one short round each")
+    parser.add_argument("--embedded", action="store_true",
+                        help="make run's stack (bin/run: SQLite, filesystem broker), 30 students for 60 s")
     parser.add_argument("--users", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--spawn-rate", type=float, default=20)
@@ -584,14 +763,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--concurrency", type=int, default=8, help="closed-loop users in the side-by-side rounds")
     parser.add_argument("--submissions", type=int, default=None, help="students who upload a model")
     parser.add_argument("--keep-database", action="store_true")
-    parser.add_argument("--out", default=str(RESULTS / "load.json"))
+    parser.add_argument("--out", default=None, help="var/bench/load.json (load-embedded.json with --embedded)")
     parser.add_argument("--internal-setup", help=argparse.SUPPRESS)
     parser.add_argument("--internal-check", help=argparse.SUPPRESS)
     parser.add_argument("--counts", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--submission-ids", type=int, nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = args.quick
-    args.users = args.users or (20 if quick else 100)
+    args.out = args.out or str(RESULTS / ("load-embedded.json" if args.embedded else "load.json"))
+    args.users = args.users or (20 if quick else 30 if args.embedded else 100)
     args.seconds = args.seconds or (15 if quick else 60)
     args.rounds = args.rounds or (1 if quick else 3)
     args.round_seconds = args.round_seconds or (3 if quick else 5)
@@ -602,10 +782,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.internal_check:
         internal_check(args.internal_check, args.counts, args.submission_ids, args.out)
         return {}
-    result = run(args)
+    result = run_embedded(args) if args.embedded else run(args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
-    report(result)
+    (report_embedded if args.embedded else report)(result)
     print(f"written to {args.out}")
     if not result["ok"]:
         failure = SystemExit(1)

@@ -188,6 +188,9 @@ STRIDE_JOB_RESEND_SECONDS = env.int("STRIDE_JOB_RESEND_SECONDS", default=600)
 STRIDE_DIFFUSION_BATCH = env.int("STRIDE_DIFFUSION_BATCH", default=16)
 # Free (ungraded) lab generations per student and 24 hours; exercises set their own limit.
 STRIDE_LAB_GENERATIONS_PER_DAY = env.int("STRIDE_LAB_GENERATIONS_PER_DAY", default=200)
+# Whether `manage.py seed_demo` may create the demo accounts (known passwords): yes on a laptop
+# and for `make run`; production.py turns it off for good.
+STRIDE_DEMO_ACCOUNTS = env.bool("STRIDE_DEMO_ACCOUNTS", default=True)
 
 LOGGING = {
     "version": 1,
@@ -197,5 +200,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The filesystem broker has no host by design: kombu's "No hostname was supplied" is noise.
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
 
 STRIDE_SEED_DIR = ROOT_DIR / "exercises" / "seed"

@@ -19,3 +19,6 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # instant answers under load (docs/performance.md). Size max_connections for one per
 # gunicorn worker and Celery process. DJANGO_CONN_MAX_AGE=0 turns it off.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)  # noqa: F405
+
+# A real deployment never gets the demo accounts (known passwords), whatever the environment says.
+STRIDE_DEMO_ACCOUNTS = False
