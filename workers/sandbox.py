@@ -964,6 +964,11 @@ def _outcome(spare: _Spare, data: dict | None, *, timed_out: bool, n: int, k: in
                  "isolation": data["isolation"], "debug": data["debug"]}
         if data["status"] == "error":
             return failure(data["error_code"], data["error_params"], **extra)
+        if hooks and data["status"] == "ok" and "attack" in (data["debug"] or {}):
+            # The escape kit's hook ran attacker code instead of a model: no predictions.
+            return finish(SandboxResult(ok=True, predictions=None, error=None, error_code=None,
+                                        layers=[], param_count=0, seconds=0.0,
+                                        isolation=data["isolation"], debug=data["debug"]))
         predictions, problem = _read_predictions(spare.scratch / child.PREDICTIONS_FILE, n, k)
         if predictions is None:
             return failure("bad_predictions", problem, **extra)
