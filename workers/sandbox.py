@@ -39,8 +39,9 @@ loads and predicts without any sandbox, ~20x faster than a fresh ``python`` per 
   multiprocessing authkey (not the worker's), and once the job is known: RLIMIT_CPU,
   RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_NPROC and RLIMIT_AS.
 
-Not isolated: the filesystem (no chroot or mount namespace). The child can read what any other
-user can read, so world-readable files must hold no secrets.
+These steps now run inside a jail described in docs/sandbox.md (bubblewrap around the
+forkserver, then per job a user+PID namespace, no capabilities, Landlock, seccomp; see
+``sandbox_child._isolate``); the bullets above about uids and networks are superseded there.
 
 The sandbox runs on the CPU (``CUDA_VISIBLE_DEVICES=-1``): a CUDA context cannot be shared
 across fork, would cost seconds per job, and would make RLIMIT_AS unusable.
