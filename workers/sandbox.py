@@ -39,8 +39,9 @@ loads and predicts without any sandbox, ~20x faster than a fresh ``python`` per 
   multiprocessing authkey (not the worker's), and once the job is known: RLIMIT_CPU,
   RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_NPROC and RLIMIT_AS.
 
-Not isolated: the filesystem (no chroot or mount namespace). The child can read what any other
-user can read, so world-readable files must hold no secrets.
+These steps now run inside a jail described in docs/sandbox.md (bubblewrap around the
+forkserver, then per job a user+PID namespace, no capabilities, Landlock, seccomp; see
+``sandbox_child._isolate``); the bullets above about uids and networks are superseded there.
 
 The sandbox runs on the CPU (``CUDA_VISIBLE_DEVICES=-1``): a CUDA context cannot be shared
 across fork, would cost seconds per job, and would make RLIMIT_AS unusable.
@@ -92,7 +93,7 @@ import numpy as np
 from . import sandbox_child as child
 
 __all__ = [
-    "ERROR_CODES", "SandboxLimits", "SandboxResult", "run_model_in_sandbox",
+    "ERROR_CODES", "SandboxLimits", "SandboxResult", "SandboxUnavailable", "run_model_in_sandbox",
     "sandbox_shutdown", "sandbox_warm_up",
 ]
 
@@ -314,18 +315,101 @@ def _ensure_forkserver() -> None:
                         "Keras preloaded or a scrubbed environment; sandboxes will be slow")
         return
     _context().set_forkserver_preload(PRELOAD)
-    with _scrubbed_environ():
+    # The worker itself: no process of its uid may read its memory, environment or fds.
+    child._libc().prctl(child.PR_SET_DUMPABLE, 0, 0, 0, 0)
+    root = _POOL.scratch_root()
+    with _scrubbed_environ(), _jailed_spawn(root):
         server.ensure_running()
     _POOL.forkserver_owner = os.getpid()
+    _POOL.bound_root = root
 
 
-def _uid_setup() -> dict:
-    setting = os.environ.get("STRIDE_SANDBOX_UID", "").strip().lower()
-    if setting in ("off", "0", "none"):
-        return {"uid": 0}
-    if setting.isdigit():
-        return {"uid": int(setting)}
-    return {"uid": None, "uid_base": _UID_BASE}
+class SandboxUnavailable(RuntimeError):
+    """The jail cannot be built here (no bubblewrap, no user namespaces): no model runs."""
+
+
+def _sandbox_uid() -> int:
+    """The uid the jail runs under: the worker's own when it is not root; as root, an unused
+    uid (``STRIDE_SANDBOX_UID``, 1800000000 by default) that owns nothing of the worker's."""
+    if os.geteuid() != 0:
+        return os.geteuid()
+    setting = os.environ.get("STRIDE_SANDBOX_UID", "").strip()
+    uid = int(setting) if setting.isdigit() else _UID_BASE
+    if uid == 0:
+        raise SandboxUnavailable("STRIDE_SANDBOX_UID=0: the sandbox never runs as root")
+    return uid
+
+
+def _jail_argv(scratch_root: Path) -> list[str]:
+    """bubblewrap around the forkserver (so around every child): a user namespace, no network,
+    IPC or UTS of the host, a new session, and a filesystem of its own: the system's libraries
+    and the Python runtime read-only, the project read-only but without var/, an empty /tmp,
+    and the scratch root read-write (each job then restricts itself to its own folder). As root
+    the worker first drops to the sandbox uid (setpriv), so the jail is the same either way."""
+    import sys
+    import sysconfig
+
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+    argv: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise SandboxUnavailable("setpriv (util-linux) is not installed")
+        uid = _sandbox_uid()
+        argv += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--inh-caps=-all", "--"]
+    argv += [bwrap, "--unshare-user", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+             "--unshare-cgroup-try", "--new-session", "--cap-drop", "ALL"]
+    for path in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc"):
+        argv += ["--ro-bind-try", path, path]
+    argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    project = Path(__file__).resolve().parent.parent
+    read_only = {sys.base_prefix, sys.prefix, sys.exec_prefix, str(project)}
+    read_only.update(sysconfig.get_paths().get(key, "") for key in ("purelib", "platlib"))
+    read_only.update(entry for entry in sys.path if entry and os.path.isdir(entry))
+    for path in sorted({os.path.realpath(p) for p in read_only if p and os.path.isdir(p)}):
+        if os.geteuid() != 0 or _world_readable(path):  # the sandbox uid could not read it
+            argv += ["--ro-bind", path, path]
+    hidden = {(project / "var").resolve()}
+    if os.environ.get("STRIDE_VAR_DIR"):
+        hidden.add(Path(os.environ["STRIDE_VAR_DIR"]).resolve())
+    for path in sorted(hidden):
+        if path.is_dir():
+            argv += ["--tmpfs", str(path)]
+    root = os.path.realpath(scratch_root)
+    argv += ["--bind", root, root, "--chdir", root]
+    return argv
+
+
+def _world_readable(path: str) -> bool:
+    """Whether another uid can list ``path`` (every folder above it traversable)."""
+    current = Path(path)
+    if not os.stat(current).st_mode & stat.S_IROTH:
+        return False
+    return all(os.stat(parent).st_mode & stat.S_IXOTH for parent in current.parents)
+
+
+@contextlib.contextmanager
+def _jailed_spawn(scratch_root: Path):
+    """multiprocessing starts the forkserver with ``util.spawnv_passfds``: put the jail in front
+    of the interpreter (bubblewrap keeps the listener and alive fds it is passed)."""
+    from multiprocessing import resource_tracker, util
+
+    prefix = _jail_argv(scratch_root)
+    resource_tracker.ensure_running()  # the worker's own, outside the jail
+    original = util.spawnv_passfds
+
+    def jailed(path, args, passfds):
+        argv = prefix + [path, *list(args)[1:]]
+        return original(os.fsencode(argv[0]), argv, passfds)
+
+    util.spawnv_passfds = jailed
+    try:
+        yield
+    finally:
+        util.spawnv_passfds = original
 
 
 @dataclass
@@ -346,6 +430,7 @@ class _Pool:
         self.dying: list[_Spare] = []
         self.threads: set[threading.Thread] = set()
         self.root: Path | None = None
+        self.bound_root: Path | None = None  # the scratch root the running jail binds
         self.owner_pid = os.getpid()
         self.forkserver_owner: int | None = None
         self.warned_foreign = False
@@ -370,7 +455,10 @@ class _Pool:
         ctx = _context()
         jobs_r, jobs_w = ctx.Pipe(duplex=False)
         done_r, done_w = ctx.Pipe(duplex=False)
-        setup = {**_uid_setup(), "seccomp": True, "warm_up": self.warm_up_hint}
+        if os.geteuid() == 0:
+            os.chown(scratch, _sandbox_uid(), _sandbox_uid())
+        setup = {"warm_up": self.warm_up_hint,
+                 "test_hooks": os.environ.get(TEST_HOOKS_ENV) == "1"}
         try:
             with _as_plain_parent():
                 process = ctx.Process(target=child.child_main,
@@ -462,6 +550,12 @@ class _Pool:
                 self.spare = None
         self.reap(grace=0.5)
         with self.lock:
+            if self.forkserver_owner == os.getpid():
+                # The jail binds the scratch root: both go together.
+                with contextlib.suppress(Exception):
+                    _forkserver()._stop()
+                self.forkserver_owner = None
+                self.bound_root = None
             if self.root is not None and os.getpid() == self.owner_pid:
                 _remove_tree(self.root)
                 self.root = None
@@ -478,6 +572,7 @@ class _Pool:
         self.dying = []
         self.threads = set()
         self.root = None
+        self.bound_root = None
         self.owner_pid = os.getpid()
         self.shut = False
         if self.forkserver_owner is not None:
@@ -781,7 +876,7 @@ def _check_arguments(model_path: Path, inputs, expected_input_shape, num_classes
 def run_model_in_sandbox(
     *, model_path: Path, inputs: np.ndarray, expected_input_shape: tuple[int, ...],
     num_classes: int, max_params: int, limits: SandboxLimits = SandboxLimits(),
-    _debug_child_action: str | None = None,
+    _debug_child_action: str | None = None, _debug_attack: dict | None = None,
 ) -> SandboxResult:
     """Load ``model_path`` in a fresh sandbox process, check it and predict ``inputs``.
 
@@ -798,6 +893,8 @@ def run_model_in_sandbox(
     if _debug_child_action is not None and (not hooks or
                                             _debug_child_action not in child.DEBUG_ACTIONS):
         raise ValueError("sandbox test hooks are disabled or unknown")
+    if _debug_attack is not None and not hooks:
+        raise ValueError("sandbox test hooks are disabled")
     n, k = len(inputs), num_classes
     batch = child.PREDICT_BATCH
     remainder = [n % batch] if n > batch and n % batch else []
@@ -809,6 +906,8 @@ def run_model_in_sandbox(
                    "processes": limits.processes},
         "debug_action": _debug_child_action,
     }
+    if _debug_attack is not None:
+        job["attack"] = _debug_attack
 
     def finish(result: SandboxResult) -> SandboxResult:
         return replace(result, seconds=time.perf_counter() - started)
@@ -866,6 +965,11 @@ def _outcome(spare: _Spare, data: dict | None, *, timed_out: bool, n: int, k: in
                  "isolation": data["isolation"], "debug": data["debug"]}
         if data["status"] == "error":
             return failure(data["error_code"], data["error_params"], **extra)
+        if hooks and data["status"] == "ok" and "attack" in (data["debug"] or {}):
+            # The escape kit's hook ran attacker code instead of a model: no predictions.
+            return finish(SandboxResult(ok=True, predictions=None, error=None, error_code=None,
+                                        layers=[], param_count=0, seconds=0.0,
+                                        isolation=data["isolation"], debug=data["debug"]))
         predictions, problem = _read_predictions(spare.scratch / child.PREDICTIONS_FILE, n, k)
         if predictions is None:
             return failure("bad_predictions", problem, **extra)

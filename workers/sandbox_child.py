@@ -63,8 +63,12 @@ MAX_DETAIL_CHARS = 300
 _PRELOAD = (
     "encodings.cp437", "encodings.idna", "zipfile", "json", "h5py", "ctypes",
     "keras.src.saving.saving_lib", "keras.src.saving.serialization_lib",
-    "keras.src.legacy.saving.legacy_h5_format",
+    "keras.src.legacy.saving.legacy_h5_format", "sysconfig",
+    "platform",
 )
+
+
+PR_SET_DUMPABLE = 4
 
 
 def _preload_in_forkserver() -> None:
@@ -79,10 +83,11 @@ def _preload_in_forkserver() -> None:
             pass
     gc.collect()
     gc.freeze()
+    # No process of the same uid (a job that escaped its namespaces) may read this one's memory
+    # or /proc files, or ptrace it; each child sets it back for its own uid map.
+    _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-if os.environ.get(FORKSERVER_ENV) == "1" and __name__ != "__main__":
-    _preload_in_forkserver()
 
 
 # --------------------------------------------------------------------------------------
@@ -129,8 +134,15 @@ def _scrub_environ(scratch: str) -> None:
     os.environ.setdefault("PATH", "/usr/bin:/bin")
 
 
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWCGROUP = 0x02000000
+_CLONE_NEWUTS = 0x04000000
+_CLONE_NEWIPC = 0x08000000
 _CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
 _CLONE_NEWNET = 0x40000000
+_NAMESPACE_FLAGS = (_CLONE_NEWNS | _CLONE_NEWCGROUP | _CLONE_NEWUTS | _CLONE_NEWIPC
+                    | _CLONE_NEWUSER | _CLONE_NEWPID | _CLONE_NEWNET)
 
 
 def _unshare(flags: int) -> None:
@@ -146,66 +158,283 @@ def _unshare(flags: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def _cut_network(*, as_root: bool) -> str | None:
-    """A new, empty network namespace: only a loopback that is down. As root a plain network
-    namespace; otherwise (or if that is refused) a user namespace along with it, which must
-    happen while the process still has a single thread. None when nothing worked as root."""
-    flags = _CLONE_NEWNET if as_root else _CLONE_NEWUSER | _CLONE_NEWNET
-    try:
-        _unshare(flags)
-    except OSError as exc:
-        return None if as_root else f"off ({exc.strerror or exc})"
-    return "netns" if as_root else "userns+netns"
+def _close_other_fds(keep: set[int]) -> None:
+    """Nothing inherited survives but stdio and the two job pipes: no socket, no pipe of the
+    forkserver or of the worker can be reused by the model."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
-def _drop_root(scratch: str, uid: int) -> str:
-    if os.geteuid() != 0:
-        return "unchanged (not root)"
-    if not uid:
-        return "unchanged (disabled)"
-    try:
-        os.chown(scratch, uid, uid)
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-    except OSError as exc:
-        raise SystemExit(f"sandbox: cannot drop root to uid {uid}: {exc}")
-    try:
-        os.setuid(0)
-    except PermissionError:
-        return f"uid {uid}"
-    raise SystemExit("sandbox: still able to become root after dropping privileges")
+def _enter_job_namespaces() -> str:
+    """A user namespace of this job's own, with a PID namespace (its first child is init: when
+    it exits every process of the job dies with it), a mount, IPC, UTS and network namespace.
+    Must run while the process has a single thread (it does: just forked). The uid map keeps
+    the same (unprivileged) uid inside, so nothing gains root."""
+    uid, gid = os.getuid(), os.getgid()
+    _unshare(_CLONE_NEWUSER | _CLONE_NEWPID | _CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWUTS
+             | _CLONE_NEWNET)
+    with open("/proc/self/setgroups", "w") as handle:
+        handle.write("deny")
+    with open("/proc/self/uid_map", "w") as handle:
+        handle.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as handle:
+        handle.write(f"{gid} {gid} 1")
+    return "userns+pidns+netns+mntns+ipcns"
+
+
+def _mirror_status(pid: int, *, reap_all: bool) -> int:
+    """Wait for ``pid`` (as init, reap every orphan on the way) and return an exit code that
+    carries a signal as 128 + its number."""
+    while True:
+        try:
+            got, status = os.waitpid(-1 if reap_all else pid, 0)
+        except ChildProcessError:
+            return EXIT_INTERNAL
+        except InterruptedError:
+            continue
+        if got == pid:
+            if os.WIFSIGNALED(status):
+                return 128 + os.WTERMSIG(status)
+            return os.waitstatus_to_exitcode(status)
+
+
+def _exit_like(code: int) -> None:
+    """Leave with ``code``, or die of the signal it carries (so the parent reads -SIGXCPU)."""
+    if code > 128:
+        sig = code - 128
+        with contextlib.suppress(Exception):
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+            os.kill(os.getpid(), sig)
+            time.sleep(1)
+    os._exit(code if 0 <= code < 256 else EXIT_INTERNAL)
+
+
+def _set_pdeathsig() -> None:
+    PR_SET_PDEATHSIG = 1
+    _libc().prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """SIGKILL when the forkserver dies (it dies with the worker). Set after setuid, which
-    clears it."""
-    PR_SET_PDEATHSIG = 1
-    _libc().prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    """SIGKILL when the parent dies (the forkserver, which dies with the worker; or the job's
+    init, whose death kills the whole PID namespace)."""
+    _set_pdeathsig()
     if os.getppid() != parent_pid:
         os._exit(EXIT_INTERNAL)
 
 
-# Syscall numbers and audit architectures for the seccomp filter.
-_SECCOMP_ARCH = {
-    "x86_64": (0xC000003E, {"socket": 41, "io_uring_setup": 425}),
-    "aarch64": (0xC00000B7, {"socket": 198, "io_uring_setup": 425}),
-}
-
-
-def _forbid_sockets() -> str:
-    """A seccomp filter: socket() and io_uring_setup() fail with EACCES from now on, in this
-    thread and every thread it starts (TensorFlow's pools come later). This also covers what
-    a network namespace does not: Unix sockets reached through a path (PostgreSQL's, Redis's).
-    """
+def _drop_capabilities() -> str:
+    """The user namespace gave this process every capability over its own namespaces: drop
+    them all (bounding set, then effective/permitted/inheritable), before anything else."""
     import ctypes
+
+    libc = _libc()
+    PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == 22:
+            break  # EINVAL: past the last capability
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    header = Header(0x20080522, 0)
+    data = (Data * 2)()
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+    with open("/proc/self/status") as handle:
+        caps = dict(line.split(":", 1) for line in handle if line.startswith("Cap"))
+    if int(caps["CapEff"], 16) or int(caps["CapPrm"], 16):
+        raise OSError("capabilities still held")
+    return "none"
+
+
+def _landlock_paths(scratch: str) -> tuple[list[str], list[str]]:
+    """(read-only paths, read-write paths) the job may open: the Python runtime, the system's
+    libraries, its scratch folder; never the project's source, var/, media or /proc of others."""
+    import sysconfig
+
+    project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    read = {"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache",
+            "/etc/localtime", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group",
+            "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat",
+            "/sys/devices/system/cpu", "/sys/fs/cgroup", "/dev/urandom", "/dev/random",
+            sys.base_prefix, sys.prefix, sys.exec_prefix}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        with contextlib.suppress(KeyError):
+            read.add(sysconfig.get_paths()[key])
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        real = os.path.realpath(entry)
+        inside = real == project or real.startswith(project + os.sep)
+        if inside and "site-packages" not in real:
+            continue  # the project's own source: already imported, never readable again
+        read.add(entry)
+    allowed = []
+    for path in sorted(read):
+        real = os.path.realpath(path)
+        if real == project or real.startswith(project + os.sep) and "site-packages" not in real:
+            continue
+        if os.path.exists(path):
+            allowed.append(path)
+    return allowed, [scratch, "/dev/null", "/dev/zero"]
+
+
+_LANDLOCK_READ = (1 << 0) | (1 << 2) | (1 << 3)  # EXECUTE, READ_FILE, READ_DIR
+_LANDLOCK_FILE = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15)  # + WRITE, TRUNCATE, IOCTL
+
+
+def _landlock_handled(abi: int) -> int:
+    handled = (1 << 13) - 1  # ABI 1: EXECUTE .. MAKE_SYM
+    if abi >= 2:
+        handled |= 1 << 13  # REFER
+    if abi >= 3:
+        handled |= 1 << 14  # TRUNCATE
+    if abi >= 5:
+        handled |= 1 << 15  # IOCTL_DEV
+    return handled
+
+
+def _restrict_filesystem(scratch: str) -> str:
+    """Landlock (the kernel's unprivileged sandboxing, three system calls): from now on this
+    process and its descendants open only the paths above; TCP is refused (ABI 4+), and
+    signals and abstract Unix sockets stay inside the job (ABI 6+)."""
+    import ctypes
+
+    libc = _libc()
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    create, add_rule, restrict = 444, 445, 446  # the same on x86_64 and aarch64
+    abi = syscall(create, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi < 1:
+        raise OSError(ctypes.get_errno(), "Landlock is not available in this kernel")
+
+    class RulesetAttr(ctypes.Structure):
+        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64),
+                    ("scoped", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    handled = _landlock_handled(abi)
+    attr = RulesetAttr(handled, 3 if abi >= 4 else 0, 3 if abi >= 6 else 0)
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    ruleset = syscall(create, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
+    try:
+        read_only, read_write = _landlock_paths(scratch)
+        for paths, rights in ((read_only, _LANDLOCK_READ), (read_write, handled)):
+            for path in paths:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                try:
+                    allowed = rights & handled
+                    if not os.path.isdir(path):
+                        allowed &= _LANDLOCK_FILE
+                    rule = PathBeneath(allowed, fd)
+                    if syscall(add_rule, ruleset, 1, ctypes.byref(rule), 0) != 0:
+                        raise OSError(ctypes.get_errno(), f"landlock_add_rule {path}")
+                finally:
+                    os.close(fd)
+        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+            raise OSError(ctypes.get_errno(), "no_new_privs")
+        if syscall(restrict, ruleset, 0) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+    return f"landlock abi {abi}"
+
+
+# Syscalls a model never needs and an escape would: refused with EPERM (EACCES for socket(),
+# ENOSYS for clone3 so that glibc falls back to clone, whose namespace flags are checked).
+_DENIED = ("socket", "socketpair", "ptrace", "process_vm_readv", "process_vm_writev",
+           "pidfd_open", "pidfd_getfd", "pidfd_send_signal", "unshare", "setns", "mount",
+           "umount2", "pivot_root", "chroot", "bpf", "perf_event_open", "userfaultfd",
+           "keyctl", "add_key", "request_key", "io_uring_setup", "io_uring_enter",
+           "io_uring_register", "kcmp", "open_by_handle_at", "name_to_handle_at",
+           "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick",
+           "mount_setattr", "kexec_load", "init_module", "finit_module", "delete_module")
+_SYSCALLS = {
+    "x86_64": {
+        "socket": 41, "socketpair": 53, "ptrace": 101, "process_vm_readv": 310,
+        "process_vm_writev": 311, "pidfd_open": 434, "pidfd_getfd": 438,
+        "pidfd_send_signal": 424, "unshare": 272, "setns": 308, "mount": 165, "umount2": 166,
+        "pivot_root": 155, "chroot": 161, "bpf": 321, "perf_event_open": 298,
+        "userfaultfd": 323, "keyctl": 250, "add_key": 248, "request_key": 249,
+        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "kcmp": 312,
+        "open_by_handle_at": 304, "name_to_handle_at": 303, "open_tree": 428,
+        "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+        "mount_setattr": 442, "kexec_load": 246, "init_module": 175, "finit_module": 313,
+        "delete_module": 176, "clone": 56, "clone3": 435,
+    },
+    "aarch64": {
+        "socket": 198, "socketpair": 199, "ptrace": 117, "process_vm_readv": 270,
+        "process_vm_writev": 271, "pidfd_open": 434, "pidfd_getfd": 438,
+        "pidfd_send_signal": 424, "unshare": 97, "setns": 268, "mount": 40, "umount2": 39,
+        "pivot_root": 41, "chroot": 51, "bpf": 280, "perf_event_open": 241,
+        "userfaultfd": 282, "keyctl": 219, "add_key": 217, "request_key": 218,
+        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "kcmp": 272,
+        "open_by_handle_at": 265, "name_to_handle_at": 264, "open_tree": 428,
+        "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+        "mount_setattr": 442, "kexec_load": 104, "init_module": 105, "finit_module": 273,
+        "delete_module": 106, "clone": 220, "clone3": 435,
+    },
+}
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+
+
+def _seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
     import errno
+
+    numbers = _SYSCALLS[machine]
+    LD_W_ABS, JEQ_K, JGE_K, JSET_K, RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
+    ALLOW = 0x7FFF0000
+    ERRNO = 0x00050000
+    deny = [numbers[name] for name in _DENIED]
+    program = [
+        (LD_W_ABS, 0, 0, 4),                    # seccomp_data.arch
+        (JEQ_K, 1, 0, _AUDIT_ARCH[machine]),
+        (RET_K, 0, 0, ERRNO | errno.EPERM),     # another ABI (i386 on x86_64): nothing
+        (LD_W_ABS, 0, 0, 0),                    # seccomp_data.nr
+    ]
+    if machine == "x86_64":
+        program.append((JGE_K, 0, 1, 0x40000000))  # the x32 ABI: nothing
+        program.append((RET_K, 0, 0, ERRNO | errno.EPERM))
+    program.append((JEQ_K, 0, 1, numbers["clone3"]))
+    program.append((RET_K, 0, 0, ERRNO | errno.ENOSYS))
+    program.append((JEQ_K, 0, 3, numbers["clone"]))
+    program.append((LD_W_ABS, 0, 0, 16))        # args[0] (low half): the clone flags
+    program.append((JSET_K, 0, 1, _NAMESPACE_FLAGS))
+    program.append((RET_K, 0, 0, ERRNO | errno.EPERM))
+    program.append((LD_W_ABS, 0, 0, 0))
+    for number in deny:
+        code = errno.EACCES if number == numbers["socket"] else errno.EPERM
+        program.append((JEQ_K, 0, 1, number))
+        program.append((RET_K, 0, 0, ERRNO | code))
+    program.append((RET_K, 0, 0, ALLOW))
+    return program
+
+
+def _install_seccomp() -> str:
+    """A seccomp filter, in this thread and every thread or process it starts: no socket (not
+    even a Unix one reached by path), no ptrace, process_vm_*, pidfd_*, no new namespace, no
+    mount, no io_uring, bpf, keyring or kernel module."""
+    import ctypes
     import platform
 
     machine = platform.machine()
-    if machine not in _SECCOMP_ARCH:
-        return f"off (no filter for {machine})"
-    arch, numbers = _SECCOMP_ARCH[machine]
+    if machine not in _SYSCALLS:
+        raise OSError(f"no seccomp filter for {machine}")
 
     class SockFilter(ctypes.Structure):
         _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte),
@@ -214,27 +443,15 @@ def _forbid_sockets() -> str:
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
 
-    LD_W_ABS, JEQ_K, JGE_K, RET_K = 0x20, 0x15, 0x35, 0x06
-    ALLOW, DENY = 0x7FFF0000, 0x00050000 | errno.EACCES
-    program = [
-        (LD_W_ABS, 0, 0, 4),                   # seccomp_data.arch
-        (JEQ_K, 1, 0, arch),
-        (RET_K, 0, 0, DENY),                   # another ABI (i386 on x86_64): nothing
-        (LD_W_ABS, 0, 0, 0),                   # seccomp_data.nr
-        (JGE_K, 3, 0, 0x40000000),             # x32 ABI
-        (JEQ_K, 2, 0, numbers["socket"]),
-        (JEQ_K, 1, 0, numbers["io_uring_setup"]),
-        (RET_K, 0, 0, ALLOW),
-        (RET_K, 0, 0, DENY),
-    ]
+    program = _seccomp_program(machine)
     filters = (SockFilter * len(program))(*[SockFilter(*op) for op in program])
     fprog = SockFprog(len(program), filters)
     libc = _libc()
     PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        return f"off (no_new_privs: {os.strerror(ctypes.get_errno())})"
+        raise OSError(ctypes.get_errno(), "no_new_privs")
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
-        return f"off ({os.strerror(ctypes.get_errno())})"
+        raise OSError(ctypes.get_errno(), "seccomp")
     return "on"
 
 
@@ -327,23 +544,15 @@ def _address_space_bytes() -> int | None:
         return None
 
 
-def _threads_of_uid(uid: int) -> int:
-    count = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/status") as handle:
-                status = handle.read()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        try:
-            if int(fields["Uid"].split()[0]) == uid:
-                count += int(fields["Threads"])
-        except (KeyError, ValueError, IndexError):
-            continue
-    return count
+def _own_threads() -> int:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 1
 
 
 def _shape(shape) -> list:
@@ -513,6 +722,51 @@ def _write_json(path: str, payload: dict) -> None:
         json.dump(payload, handle, allow_nan=False)
 
 
+def _run_attack(source: str, targets: dict) -> dict:
+    """Test hook (never in production: the parent sends it only under STRIDE_SANDBOX_TEST_HOOKS
+    and the spare accepts it only when started so): attacker code run exactly where a parser
+    exploit would run, in place of the model loader, after every isolation step."""
+    namespace: dict = {"__name__": "stride_attack"}
+    exec(compile(source, "<attack>", "exec"), namespace)
+    return namespace["attack"](targets)
+
+
+def _isolate(scratch: str, jobs, done, setup: dict, isolation: dict) -> None:
+    """Every isolation step, in order, in the process that will run the job. Returns in that
+    process (the job's second process of a fresh PID namespace); its ancestors only wait."""
+    forkserver_pid = os.getppid()
+    os.chdir(scratch)
+    _redirect_stdio(os.path.join(scratch, LOG_FILE))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _close_inherited_fds()
+    _close_other_fds({jobs.fileno(), done.fileno()})
+    _scrub_environ(scratch)
+    isolation["environment"] = "scrubbed"
+    _die_with_parent(forkserver_pid)
+    isolation["user"] = f"uid {os.getuid()}"
+    _libc().prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc/self/uid_map must be writable
+    isolation["namespaces"] = _enter_job_namespaces()
+    # This process stays in the worker's view (the parent can kill it and reads its status);
+    # its child is init of the new PID namespace, and init's child runs the job.
+    init = os.fork()
+    if init:
+        jobs.close()
+        done.close()
+        _exit_like(_mirror_status(init, reap_all=False))
+    _set_pdeathsig()  # init dies with the process above, and the whole namespace with it
+    job = os.fork()
+    if job:
+        jobs.close()
+        done.close()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _exit_like(_mirror_status(job, reap_all=True))
+    _die_with_parent(1)
+    isolation["pid"] = "own PID namespace"
+    isolation["capabilities"] = _drop_capabilities()
+    isolation["filesystem"] = _restrict_filesystem(scratch)
+    isolation["seccomp"] = _install_seccomp()
+
+
 def child_main(scratch: str, jobs, done, setup: dict) -> None:
     """The sandbox process. Never returns: it leaves through ``os._exit``.
 
@@ -523,28 +777,8 @@ def child_main(scratch: str, jobs, done, setup: dict) -> None:
     code = EXIT_INTERNAL
     isolation: dict[str, str] = {}
     try:
-        parent_pid = os.getppid()
-        os.chdir(scratch)
-        _redirect_stdio(os.path.join(scratch, LOG_FILE))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        _close_inherited_fds()
-        _scrub_environ(scratch)
-        isolation["environment"] = "scrubbed"
-        # Root: a network namespace needs root, and dropping root must come before any user
-        # namespace (inside one, setuid to an unmapped uid is impossible).
-        network = _cut_network(as_root=True) if os.geteuid() == 0 else None
-        uid = setup.get("uid")
-        own_uid = uid is None  # one uid per sandbox: two children never share files or limits
-        if own_uid:
-            uid = int(setup["uid_base"]) + os.getpid()
-        isolation["user"] = _drop_root(scratch, int(uid))
-        # RLIMIT_NPROC counts every thread of the uid: leave room for the others (counted
-        # before a user namespace, inside which every uid reads as 65534).
-        other_threads = 0 if own_uid and isolation["user"].startswith("uid ") \
-            else _threads_of_uid(os.getuid())
-        isolation["network"] = network or _cut_network(as_root=False)
-        _die_with_parent(parent_pid)
-        isolation["sockets"] = _forbid_sockets() if setup.get("seccomp", True) else "off"
+        # Any failure to isolate ends the child before it reads a job: fail closed.
+        _isolate(scratch, jobs, done, setup, isolation)
         try:
             isolation["warm_up"] = _warm_up(scratch, setup.get("warm_up") or {}, jobs.poll)
         except Exception as exc:  # noqa: BLE001  (a cold child still works, only slower)
@@ -559,10 +793,16 @@ def child_main(scratch: str, jobs, done, setup: dict) -> None:
         jobs.close()
         job = json.loads(message)
         gc.disable()  # a short life: the address-space limit bounds it anyway
-        isolation.update(_set_limits(job["limits"], other_threads))
+        isolation.update(_set_limits(job["limits"], _own_threads() + 1))
         action = job.get("debug_action")
         payload: dict = {"status": "ok", "error_code": None, "error_params": {},
                          "layers": [], "param_count": 0, "isolation": isolation}
+        attack = job.get("attack")
+        if attack is not None and setup.get("test_hooks"):
+            payload["debug"] = {"attack": _run_attack(attack["source"], attack["targets"])}
+            _write_json(RESULT_FILE, payload)
+            code = 0
+            return
         try:
             payload.update(_run_job(job))
         except Refused as refusal:
@@ -591,3 +831,8 @@ def child_main(scratch: str, jobs, done, setup: dict) -> None:
         with contextlib.suppress(BaseException):
             done.close()
         os._exit(code)
+
+
+# Last: it uses the functions above.
+if os.environ.get(FORKSERVER_ENV) == "1" and __name__ != "__main__":
+    _preload_in_forkserver()

@@ -1,0 +1,123 @@
+"""Run every attack of the escape kit in the real sandbox, as this process's user (root, or the
+unprivileged user the test dropped to), each followed by a valid model, and write a JSON report.
+
+    python -m tests.sandbox.driver MODEL.keras WORKDIR REPORT.json
+
+WORKDIR (owned by this user) receives the worker's secrets: a database file (0600), media with
+another student's upload, a hidden test set (0600). The worker's environment holds a secret."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "kit-secret-" + os.urandom(6).hex()
+ORPHAN = "stride-orphan"
+FILE_LIMIT_MIB = 4
+
+
+def _processes_named(name: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().strip() == name:
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def main(model: str, workdir: str, out: str) -> None:
+    os.environ["DJANGO_SECRET_KEY"] = SECRET  # the worker's own environment holds a secret
+    os.environ["DATABASE_URL"] = f"postgres://stride:{SECRET}@127.0.0.1/stride"
+    os.environ["STRIDE_SANDBOX_TEST_HOOKS"] = "1"
+    from tests.sandbox.attacks import ATTACKS, COMMON
+    from workers import sandbox
+
+    work = Path(workdir)
+    var = work / "var"
+    (var / "media" / "uploads" / "other").mkdir(parents=True, exist_ok=True)
+    db = var / "db.sqlite3"
+    db.write_text(SECRET)
+    db.chmod(0o600)
+    upload = var / "media" / "uploads" / "other" / "model.keras"
+    upload.write_text(SECRET)
+    hidden = var / "hidden-test.npz"
+    hidden.write_text(SECRET)
+    hidden.chmod(0o600)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix_path = work / "worker.sock"
+    listener.bind(str(unix_path))
+    listener.listen()
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract.bind("\0stride-kit-" + SECRET)
+    abstract.listen()
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen()
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.5)
+    outside = [str(var / "celerybeat-schedule"), str(work / "escaped"),
+               "/tmp/stride-escaped", str(ROOT / "escaped.py")]
+    targets = {
+        "worker_pid": os.getpid(), "secret": SECRET, "db": str(db), "var": str(var),
+        "media": str(var / "media"), "other_upload": str(upload), "hidden": str(hidden),
+        "source": str(ROOT / "workers" / "sandbox.py"), "project": str(ROOT),
+        "tcp_ports": [tcp.getsockname()[1], 6379, 5432], "udp_port": udp.getsockname()[1],
+        "unix_path": str(unix_path), "unix_abstract": "\0stride-kit-" + SECRET,
+        "outside": outside, "orphan_name": ORPHAN, "file_limit_mib": FILE_LIMIT_MIB,
+    }
+    rng = np.random.default_rng(0)
+    inputs = rng.uniform(0, 255, (64, 16, 16, 1)).astype("float32")
+    limits = sandbox.SandboxLimits(wall_seconds=60, file_bytes=FILE_LIMIT_MIB * 2**20)
+
+    def job(attack: str | None = None):
+        result = sandbox.run_model_in_sandbox(
+            model_path=Path(model), inputs=inputs, expected_input_shape=(16, 16, 1),
+            num_classes=4, max_params=100_000, limits=limits,
+            _debug_attack=None if attack is None else {
+                "source": COMMON + ATTACKS[attack], "targets": targets})
+        return result
+
+    sandbox.sandbox_warm_up(wait=True)
+    report = {"uid": os.getuid(), "attacks": {}}
+    for name in ATTACKS:
+        started = time.monotonic()
+        result = job(name)
+        entry = {"ok": result.ok, "error_code": result.error_code,
+                 "error": (result.error or {}).get("en"), "isolation": result.isolation,
+                 "attack": (result.debug or {}).get("attack"),
+                 "score_fields": sorted(set(vars(result)) & {"score", "accuracy", "grade"})}
+        time.sleep(0.5)
+        entry["orphans"] = _processes_named(ORPHAN)
+        entry["written_outside"] = [path for path in outside if os.path.exists(path)]
+        try:
+            entry["udp_received"] = udp.recv(16).decode()
+        except OSError:
+            entry["udp_received"] = None
+        listener.settimeout(0.01)
+        try:
+            listener.accept()
+            entry["unix_accepted"] = True
+        except OSError:
+            entry["unix_accepted"] = False
+        after = job()
+        entry["after"] = {"ok": after.ok, "error": (after.error or {}).get("en"),
+                          "argmax": None if after.predictions is None
+                          else after.predictions.argmax(1).tolist()}
+        entry["seconds"] = round(time.monotonic() - started, 2)
+        report["attacks"][name] = entry
+    sandbox.sandbox_shutdown()
+    Path(out).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
