@@ -44,14 +44,21 @@ def grade_submission(submission_id: int) -> dict:
     """Grade one uploaded model in the sandbox. Idempotent: a row another worker holds is skipped."""
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from exercises.submissions.services import submission_fail_after_time_limit, submission_grade
-    from workers.sandbox import run_model_in_sandbox
+    from exercises.submissions.services import (
+        submission_fail_after_time_limit,
+        submission_fail_grader_unavailable,
+        submission_grade,
+    )
+    from workers.sandbox import SandboxUnavailable, run_model_in_sandbox
 
     try:
         outcome = submission_grade(submission_id=submission_id, run_model=run_model_in_sandbox)
     except SoftTimeLimitExceeded:
         submission_fail_after_time_limit(submission_id=submission_id)
         return {"submission_id": submission_id, "status": "failed", "reason": "time limit"}
+    except SandboxUnavailable as exc:
+        submission_fail_grader_unavailable(submission_id=submission_id, reason=str(exc))
+        return {"submission_id": submission_id, "status": "failed", "reason": f"sandbox unavailable: {exc}"}
     return {"submission_id": submission_id, "status": str(outcome.status), "reason": outcome.reason}
 
 

@@ -217,6 +217,19 @@ def submission_fail_after_time_limit(*, submission_id: int) -> None:
     )
 
 
+def submission_fail_grader_unavailable(*, submission_id: int, reason: str) -> None:
+    """The worker cannot build its jail (bubblewrap missing, a uid refused): a server fault, never
+    the model's. The student reads it clearly instead of three silent retries; the log says why."""
+    log.error("model sandbox unavailable, submission %s failed: %s", submission_id, reason)
+    Submission.objects.filter(pk=submission_id, status=Status.RUNNING).update(
+        status=Status.FAILED, finished_at=timezone.now(), progress=100, claim_token=None,
+        feedback=i18n("Le serveur de correction n'est pas prêt (son bac à sable ne peut pas démarrer) : ce n'est pas "
+                      "votre modèle. Prévenez votre enseignant, puis déposez-le à nouveau.",
+                      "The grading server is not ready (its sandbox cannot start): this is not your model's fault. "
+                      "Tell your teacher, then upload it again."),
+    )
+
+
 def _tries_exhausted() -> dict:
     return tries_exhausted("la soumission", "the submission")
 
