@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import FileResponse
-from ninja import File, Router, Schema, Status
+from ninja import Field, File, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
@@ -39,6 +39,8 @@ class SubmissionOut(Schema):
     queued_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    device: str = Field("", description="Where the worker ran it: cpu, gpu:0, ... (empty until then)")
+    device_seconds: float | None = Field(None, description="How long it held that device")
 
 
 class LeaderboardRowOut(Schema):
@@ -104,6 +106,8 @@ def _submission_payload(submission, *, viewer) -> dict:
         "queued_at": submission.queued_at,
         "started_at": submission.started_at,
         "finished_at": submission.finished_at,
+        "device": submission.device,
+        "device_seconds": submission.device_seconds,
     }
 
 

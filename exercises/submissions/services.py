@@ -29,7 +29,16 @@ from config.i18n import localize
 from exercises.engine.files import STORAGE_ERRORS, storage_local_copy, upload_local_path
 from exercises.engine.policy import AttemptRefused, due_at_for, policy_state
 from exercises.engine.services import RegradeReport, attempt_record_graded, jsonable
-from exercises.jobs import GRADE_SUBMISSION_TASK, MAX_TRIES, finish, send_task, sweep, tries_exhausted
+from exercises.jobs import (
+    GRADE_SUBMISSION_TASK,
+    MAX_TRIES,
+    device_budget_for,
+    device_budget_refusal,
+    finish,
+    send_task,
+    sweep,
+    tries_exhausted,
+)
 from exercises.models import Attempt, Exercise, Submission
 from exercises.types import UPLOAD, grading_of
 from exercises.types.model import model_params
@@ -70,6 +79,9 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
             _("You have used your %(n)s submissions of the last 24 hours. Try again later.") % {"n": p["submissions_per_day"]},
             429,
         )
+    budget = device_budget_for(user=user, course=exercise.course, now=now)
+    if budget.exhausted:
+        raise SubmissionRefused(device_budget_refusal(budget), 429)
     digest = hashlib.sha256()
     for chunk in upload.chunks():
         digest.update(chunk)
