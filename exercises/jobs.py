@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Model, Q
+from django.db.models import Model, Q, Sum
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,11 @@ def send_task(name: str, row_id: int, model: type[Model]) -> bool:
         # ignore_result: the row holds the result. Without it Celery subscribes to the task's
         # result in Redis before publishing, and with Redis down that retried for ~20 s inside
         # the web request (tests/faults/test_redis_down.py).
-        current_app.send_task(name, args=[row_id], queue="gpu", ignore_result=True, retry=True,
-                              retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2,
-                                            "interval_max": 0.5})
+        # One try, bounded by the broker's socket timeouts (STRIDE_BROKER_SOCKET_TIMEOUT): a
+        # frozen broker must not hold an upload for seconds of retries (tests/faults/
+        # test_redis_frozen.py); a row not sent keeps enqueued_at empty, and the next sweep
+        # (every 30 s) sends it.
+        current_app.send_task(name, args=[row_id], queue="gpu", ignore_result=True, retry=False)
     except Exception:
         log.warning("could not send %s %s to the broker; the sweeper will retry", model.__name__, row_id, exc_info=True)
         return False
@@ -122,3 +125,64 @@ def tries_exhausted(what_fr: str, what_en: str) -> dict:
         "en": f"The work was interrupted {MAX_TRIES} times (for example, a worker was stopped): {what_en} is marked as "
               "failed. Try again or tell your teacher.",
     }
+
+
+# --- the per-student device budget ------------------------------------------------------------
+@dataclass(frozen=True)
+class DeviceBudget:
+    """A student's worker time in one course over the last 24 hours (gradings and generations).
+
+    ``limit`` 0 is no limit. ``estimated_wait_seconds`` is the work queued ahead of a new job
+    (every queued submission and generation) times the mean device-seconds of recent ones."""
+
+    limit: int
+    used: float
+    queued: int
+    estimated_wait_seconds: float
+
+    @property
+    def left(self) -> float | None:
+        return None if not self.limit else max(0.0, self.limit - self.used)
+
+    @property
+    def exhausted(self) -> bool:
+        return bool(self.limit) and self.used >= self.limit
+
+
+RECENT_JOBS = 50  # how many finished jobs of each kind the wait estimate averages
+
+
+def _mean_device_seconds(model) -> float:
+    recent = (model.objects.filter(status=model.Status.DONE, device_seconds__isnull=False)
+              .order_by("-finished_at").values_list("device_seconds", flat=True)[:RECENT_JOBS])
+    values = list(recent)
+    return sum(values) / len(values) if values else 0.0
+
+
+def device_budget_for(*, user, course, now: datetime | None = None) -> DeviceBudget:
+    """The student's device budget in ``course`` now (a selector: it writes nothing)."""
+    from exercises.models import Generation, Submission
+
+    now = now or timezone.now()
+    since = now - timedelta(days=1)
+    limit = course.device_seconds_per_day
+    if limit is None:
+        limit = settings.STRIDE_DEVICE_SECONDS_PER_DAY
+    used = 0.0
+    for rows in (Submission.objects.filter(exercise__course=course, user=user, queued_at__gte=since),
+                 Generation.objects.filter(course=course, user=user, queued_at__gte=since)):
+        used += rows.aggregate(total=Sum("device_seconds"))["total"] or 0.0
+    queued, wait = 0, 0.0
+    for model in (Submission, Generation):
+        count = model.objects.filter(status=model.Status.QUEUED).count()
+        queued += count
+        wait += count * _mean_device_seconds(model)
+    return DeviceBudget(limit=int(limit or 0), used=round(used, 3), queued=queued, estimated_wait_seconds=round(wait, 1))
+
+
+def device_budget_refusal(budget: DeviceBudget) -> str:
+    """The 429's sentence when a student's device budget is spent."""
+    from django.utils.translation import gettext as _
+
+    return _("You have used your %(limit)s seconds of worker time of the last 24 hours in this course "
+             "(gradings and generations). Try again later.") % {"limit": budget.limit}

@@ -248,6 +248,9 @@ STRIDE_JOB_STALE_SECONDS = env.int("STRIDE_JOB_STALE_SECONDS", default=CELERY_TA
 STRIDE_JOB_RESEND_SECONDS = env.int("STRIDE_JOB_RESEND_SECONDS", default=600)
 # The most diffusion generations (of the same step count) that a worker runs as one batch.
 STRIDE_DIFFUSION_BATCH = env.int("STRIDE_DIFFUSION_BATCH", default=16)
+# Worker device-seconds (GPU or CPU) per student, course and 24 hours, for gradings and
+# generations together, when a course sets none of its own; 0 is no limit (exercises.jobs).
+STRIDE_DEVICE_SECONDS_PER_DAY = env.int("STRIDE_DEVICE_SECONDS_PER_DAY", default=0)
 # Free (ungraded) lab generations per student and 24 hours; exercises set their own limit.
 STRIDE_LAB_GENERATIONS_PER_DAY = env.int("STRIDE_LAB_GENERATIONS_PER_DAY", default=200)
 
