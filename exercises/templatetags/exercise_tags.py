@@ -39,3 +39,15 @@ def kernel_color(value) -> str:
 def fmt_coef(value) -> str:
     f = float(value)
     return str(int(f)) if f.is_integer() else f"{f:.3g}"
+
+
+@register.inclusion_tag("exercises/partials/device_budget.html", takes_context=True)
+def device_budget(context, course):
+    """The student's worker time left today in ``course`` and the estimated wait (the same
+    figures as ``GET /api/v1/courses/{slug}/device-budget``)."""
+    from exercises.jobs import device_budget_for
+
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated or course is None:
+        return {"budget": None}
+    return {"budget": device_budget_for(user=request.user, course=course)}
