@@ -23,10 +23,11 @@ CHUNK = 1 << 20
 def _storage_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [OSError]
     try:
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:  # the filesystem store alone: boto3 is not installed
         return tuple(errors)
-    return (*errors, BotoCoreError, ClientError)
+    return (*errors, BotoCoreError, ClientError, Boto3Error)
 
 
 # What a store raises when it is full, unreachable or refuses a request.

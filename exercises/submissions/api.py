@@ -68,7 +68,8 @@ def dataset_download(request, exercise_id: int):
 
 @router.post(
     "/exercises/{exercise_id}/submissions",
-    response={202: SubmissionCreatedOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut, 429: ErrorOut},
+    response={202: SubmissionCreatedOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut, 429: ErrorOut,
+              503: ErrorOut, 507: ErrorOut},
     summary="Upload a trained .keras model; it is graded by a worker",
 )
 def submission_upload(request, exercise_id: int, file: File[UploadedFile]):

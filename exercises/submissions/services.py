@@ -112,7 +112,8 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
 
 def _store_upload(submission: Submission, upload: UploadedFile) -> None:
     """Write the file under its final name. A disk that is full (or failing) is a clear 507 for
-    the student, and whatever part of the file was written is removed: no row, no stray file."""
+    the student, a store that cannot be reached or refuses the write (S3) a clear 503, and
+    whatever part of the file was written is removed: no row, no stray file."""
     field = Submission._meta.get_field("file")
     storage = field.storage
     name = field.generate_filename(submission, "model.keras")
@@ -124,12 +125,19 @@ def _store_upload(submission: Submission, upload: UploadedFile) -> None:
             storage.delete(name)
         except STORAGE_ERRORS:
             log.exception("could not remove the partial upload %s", name)
+        if isinstance(exc, OSError):
+            raise SubmissionRefused(localize(i18n(
+                "Le serveur n'a plus de place pour enregistrer votre fichier. Réessayez plus tard, et prévenez votre "
+                "enseignant si cela dure.",
+                "The server has no room to store your file right now. Try again later, and tell your teacher if it "
+                "persists.",
+            )), 507) from exc
         raise SubmissionRefused(localize(i18n(
-            "Le serveur n'a plus de place pour enregistrer votre fichier. Réessayez plus tard, et prévenez votre "
-            "enseignant si cela dure.",
-            "The server has no room to store your file right now. Try again later, and tell your teacher if it "
-            "persists.",
-        )), 507) from exc
+            "Le stockage des fichiers ne répond pas pour le moment : votre fichier n'a pas été enregistré. Réessayez "
+            "dans un instant, et prévenez votre enseignant si cela dure.",
+            "The file store is not answering right now: your file was not saved. Try again in a moment, and tell "
+            "your teacher if it persists.",
+        )), 503) from exc
 
 
 def submission_enqueue(*, submission_id: int) -> bool:
