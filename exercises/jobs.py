@@ -12,8 +12,12 @@ The timings are settings of ``config.settings.base``: ``STRIDE_JOB_STALE_SECONDS
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,20 +52,49 @@ def resend_after() -> timedelta:
     return timedelta(seconds=settings.STRIDE_JOB_RESEND_SECONDS)
 
 
+_SENDER: tuple[int, ThreadPoolExecutor] | None = None
+_SENDER_LOCK = threading.Lock()
+
+
+def _sender() -> ThreadPoolExecutor:
+    """This process's few sending threads (made again after a fork: threads do not survive it)."""
+    global _SENDER
+    with _SENDER_LOCK:
+        if _SENDER is None or _SENDER[0] != os.getpid():
+            _SENDER = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="stride-send"))
+        return _SENDER[1]
+
+
 def send_task(name: str, row_id: int, model: type[Model]) -> bool:
-    """Send a worker task for a row. A broker that is down is not an error here: the row is
-    stored, and the sweeper sends it again later."""
+    """Send a worker task for a row. A broker that is down or frozen is not an error here: the
+    row is stored, and the sweeper sends it again later.
+
+    The send has a wall-clock deadline, ``STRIDE_BROKER_SEND_SECONDS``: the broker's socket
+    timeouts bound each call, but the Redis client retries a timed-out command on its own
+    (three times, with backoff), so a frozen Redis (SIGSTOP, dropped packets) could still hold
+    a request for seconds (tests/faults/test_redis_frozen.py). The send runs in a sending
+    thread; past the deadline the request goes on without it (a send that has not started yet
+    is cancelled; one that completes late only duplicates a message, and a row is claimed once).
+    """
     from celery import current_app  # Stride's app, made current by config's ready()
 
-    try:
+    app = current_app._get_current_object()  # the current app is per thread: resolve it here
+
+    def publish() -> None:
         # ignore_result: the row holds the result. Without it Celery subscribes to the task's
         # result in Redis before publishing, and with Redis down that retried for ~20 s inside
-        # the web request (tests/faults/test_redis_down.py).
-        # One try, bounded by the broker's socket timeouts (STRIDE_BROKER_SOCKET_TIMEOUT): a
-        # frozen broker must not hold an upload for seconds of retries (tests/faults/
-        # test_redis_frozen.py); a row not sent keeps enqueued_at empty, and the next sweep
-        # (every 30 s) sends it.
-        current_app.send_task(name, args=[row_id], queue="gpu", ignore_result=True, retry=False)
+        # the web request (tests/faults/test_redis_down.py). One try (retry=False): a row not
+        # sent keeps enqueued_at empty, and the next sweep (every 30 s) sends it.
+        app.send_task(name, args=[row_id], queue="gpu", ignore_result=True, retry=False)
+
+    future = _sender().submit(publish)
+    try:
+        future.result(timeout=settings.STRIDE_BROKER_SEND_SECONDS)
+    except FutureTimeout:
+        future.cancel()
+        log.warning("sending %s %s to the broker took over %ss; the sweeper will retry", model.__name__, row_id,
+                    settings.STRIDE_BROKER_SEND_SECONDS)
+        return False
     except Exception:
         log.warning("could not send %s %s to the broker; the sweeper will retry", model.__name__, row_id, exc_info=True)
         return False

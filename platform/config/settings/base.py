@@ -196,7 +196,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 # Seconds one broker call (connect, or a command's answer) may take; a healthy Redis answers in
 # milliseconds. The web side sends each task once within this (exercises.jobs.send_task).
-STRIDE_BROKER_SOCKET_TIMEOUT = env.float("STRIDE_BROKER_SOCKET_TIMEOUT", default=1.0)
+STRIDE_BROKER_SOCKET_TIMEOUT = env.float("STRIDE_BROKER_SOCKET_TIMEOUT", default=0.5)
+# The most seconds a web request waits for one task to be sent, whatever the broker's client
+# retries on its own; past it the row stays queued for the sweeper (exercises.jobs.send_task).
+STRIDE_BROKER_SEND_SECONDS = env.float("STRIDE_BROKER_SEND_SECONDS", default=1.0)
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
