@@ -39,6 +39,8 @@ BENCHMARKS = [
      [], ["--repeat", "1"]),
     ("load", "load: 100 students and a teacher on gunicorn + a worker (locust)", "bench.load",
      [], ["--quick"]),
+    ("gpu", "GPU vs CPU on JAX: diffusion images/s by batch size, grading (says so where no GPU is present)",
+     "bench.gpu", [], ["--quick"]),
 ]
 
 # Runs main(argv) of the module and prints its figures on one marked line.

@@ -12,13 +12,18 @@ The timings are settings of ``config.settings.base``: ``STRIDE_JOB_STALE_SECONDS
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Model, Q
+from django.db.models import Model, Q, Sum
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -47,18 +52,49 @@ def resend_after() -> timedelta:
     return timedelta(seconds=settings.STRIDE_JOB_RESEND_SECONDS)
 
 
+_SENDER: tuple[int, ThreadPoolExecutor] | None = None
+_SENDER_LOCK = threading.Lock()
+
+
+def _sender() -> ThreadPoolExecutor:
+    """This process's few sending threads (made again after a fork: threads do not survive it)."""
+    global _SENDER
+    with _SENDER_LOCK:
+        if _SENDER is None or _SENDER[0] != os.getpid():
+            _SENDER = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="stride-send"))
+        return _SENDER[1]
+
+
 def send_task(name: str, row_id: int, model: type[Model]) -> bool:
-    """Send a worker task for a row. A broker that is down is not an error here: the row is
-    stored, and the sweeper sends it again later."""
+    """Send a worker task for a row. A broker that is down or frozen is not an error here: the
+    row is stored, and the sweeper sends it again later.
+
+    The send has a wall-clock deadline, ``STRIDE_BROKER_SEND_SECONDS``: the broker's socket
+    timeouts bound each call, but the Redis client retries a timed-out command on its own
+    (three times, with backoff), so a frozen Redis (SIGSTOP, dropped packets) could still hold
+    a request for seconds (tests/faults/test_redis_frozen.py). The send runs in a sending
+    thread; past the deadline the request goes on without it (a send that has not started yet
+    is cancelled; one that completes late only duplicates a message, and a row is claimed once).
+    """
     from celery import current_app  # Stride's app, made current by config's ready()
 
-    try:
+    app = current_app._get_current_object()  # the current app is per thread: resolve it here
+
+    def publish() -> None:
         # ignore_result: the row holds the result. Without it Celery subscribes to the task's
         # result in Redis before publishing, and with Redis down that retried for ~20 s inside
-        # the web request (tests/faults/test_redis_down.py).
-        current_app.send_task(name, args=[row_id], queue="gpu", ignore_result=True, retry=True,
-                              retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2,
-                                            "interval_max": 0.5})
+        # the web request (tests/faults/test_redis_down.py). One try (retry=False): a row not
+        # sent keeps enqueued_at empty, and the next sweep (every 30 s) sends it.
+        app.send_task(name, args=[row_id], queue="gpu", ignore_result=True, retry=False)
+
+    future = _sender().submit(publish)
+    try:
+        future.result(timeout=settings.STRIDE_BROKER_SEND_SECONDS)
+    except FutureTimeout:
+        future.cancel()
+        log.warning("sending %s %s to the broker took over %ss; the sweeper will retry", model.__name__, row_id,
+                    settings.STRIDE_BROKER_SEND_SECONDS)
+        return False
     except Exception:
         log.warning("could not send %s %s to the broker; the sweeper will retry", model.__name__, row_id, exc_info=True)
         return False
@@ -122,3 +158,64 @@ def tries_exhausted(what_fr: str, what_en: str) -> dict:
         "en": f"The work was interrupted {MAX_TRIES} times (for example, a worker was stopped): {what_en} is marked as "
               "failed. Try again or tell your teacher.",
     }
+
+
+# --- the per-student device budget ------------------------------------------------------------
+@dataclass(frozen=True)
+class DeviceBudget:
+    """A student's worker time in one course over the last 24 hours (gradings and generations).
+
+    ``limit`` 0 is no limit. ``estimated_wait_seconds`` is the work queued ahead of a new job
+    (every queued submission and generation) times the mean device-seconds of recent ones."""
+
+    limit: int
+    used: float
+    queued: int
+    estimated_wait_seconds: float
+
+    @property
+    def left(self) -> float | None:
+        return None if not self.limit else max(0.0, self.limit - self.used)
+
+    @property
+    def exhausted(self) -> bool:
+        return bool(self.limit) and self.used >= self.limit
+
+
+RECENT_JOBS = 50  # how many finished jobs of each kind the wait estimate averages
+
+
+def _mean_device_seconds(model) -> float:
+    recent = (model.objects.filter(status=model.Status.DONE, device_seconds__isnull=False)
+              .order_by("-finished_at").values_list("device_seconds", flat=True)[:RECENT_JOBS])
+    values = list(recent)
+    return sum(values) / len(values) if values else 0.0
+
+
+def device_budget_for(*, user, course, now: datetime | None = None) -> DeviceBudget:
+    """The student's device budget in ``course`` now (a selector: it writes nothing)."""
+    from exercises.models import Generation, Submission
+
+    now = now or timezone.now()
+    since = now - timedelta(days=1)
+    limit = course.device_seconds_per_day
+    if limit is None:
+        limit = settings.STRIDE_DEVICE_SECONDS_PER_DAY
+    used = 0.0
+    for rows in (Submission.objects.filter(exercise__course=course, user=user, queued_at__gte=since),
+                 Generation.objects.filter(course=course, user=user, queued_at__gte=since)):
+        used += rows.aggregate(total=Sum("device_seconds"))["total"] or 0.0
+    queued, wait = 0, 0.0
+    for model in (Submission, Generation):
+        count = model.objects.filter(status=model.Status.QUEUED).count()
+        queued += count
+        wait += count * _mean_device_seconds(model)
+    return DeviceBudget(limit=int(limit or 0), used=round(used, 3), queued=queued, estimated_wait_seconds=round(wait, 1))
+
+
+def device_budget_refusal(budget: DeviceBudget) -> str:
+    """The 429's sentence when a student's device budget is spent."""
+    from django.utils.translation import gettext as _
+
+    return _("You have used your %(limit)s seconds of worker time of the last 24 hours in this course "
+             "(gradings and generations). Try again later.") % {"limit": budget.limit}

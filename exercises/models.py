@@ -150,6 +150,9 @@ class Submission(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     feedback = models.JSONField(default=dict, blank=True)
     report = models.JSONField(default=list, blank=True, help_text="The architecture report, layer by layer.")
+    # Where the worker ran it ("cpu", "gpu:0", ...) and for how long it held that device.
+    device = models.CharField(max_length=16, blank=True, default="")
+    device_seconds = models.FloatField(null=True, blank=True)
     attempt = models.OneToOneField(Attempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="submission")
 
     class Meta:
@@ -238,6 +241,9 @@ class Generation(models.Model):
     score = models.FloatField(null=True, blank=True)
     feedback = models.JSONField(default=dict, blank=True)
     attempt = models.OneToOneField(Attempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="generation")
+    # The device of its batch ("cpu", "gpu:0", ...), and its share of the batch's time on it.
+    device = models.CharField(max_length=16, blank=True, default="")
+    device_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-pk"]

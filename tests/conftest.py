@@ -46,3 +46,23 @@ def live_worker(transactional_db, settings, tmp_path):
     ) as proc:
         proc.log_path = tmp_path / "worker.log"
         yield proc
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One SeaweedFS S3 server for the session (about 5 s to start); required with CI=true."""
+    from tests.s3 import seaweedfs
+
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as store:
+        yield store
+
+
+@pytest.fixture
+def s3_store(s3_server, settings):
+    """A fresh private bucket, made this process's default storage (the STORAGES the settings
+    build from STRIDE_S3_*); the variables to give a web or worker process are ``.env()``."""
+    from tests.s3 import new_bucket
+
+    store = new_bucket(s3_server)
+    settings.STORAGES = {**settings.STORAGES, "default": store.storage_options()}
+    return store

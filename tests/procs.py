@@ -66,16 +66,22 @@ def worker_env(*, broker_url: str, var_dir: Path, database_url: str | None = Non
 
 @contextlib.contextmanager
 def celery_worker(*, broker_url: str, var_dir: Path, queues: str = "default,gpu", database_url: str | None = None,
-                  log: Path | None = None, ready_timeout: float = 60, **extra: str):
-    """A real ``celery -A workers worker`` process, stopped (then killed) on exit."""
+                  log: Path | None = None, ready_timeout: float = 60, cwd: Path | None = None, **extra: str):
+    """A real ``celery -A workers worker`` process, stopped (then killed) on exit.
+
+    ``cwd``: run it from another folder than the checkout (a worker "on another host"); the
+    code is then found through PYTHONPATH, as an installed worker would find it."""
     var_dir.mkdir(parents=True, exist_ok=True)
     log = log or var_dir / "worker.log"
+    env = worker_env(broker_url=broker_url, var_dir=var_dir, database_url=database_url, **extra)
+    if cwd is not None:
+        cwd.mkdir(parents=True, exist_ok=True)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "platform")])
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [CELERY, "-A", "workers", "worker", "-Q", queues, "--concurrency", "1", "--loglevel", "INFO",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{os.getpid()}-{time.time_ns()}@%h"],
-            cwd=ROOT, env=worker_env(broker_url=broker_url, var_dir=var_dir, database_url=database_url, **extra),
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=cwd or ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
         deadline = time.monotonic() + ready_timeout

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED = {"web", "worker-gpu", "worker-default", "beat", "postgres", "redis", "flower"}
+EXPECTED = {"web", "worker-gpu", "worker-default", "beat", "postgres", "redis", "flower", "seaweedfs"}
+STRIDE = ("web", "worker-gpu", "worker-default", "beat", "flower")
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,31 @@ def test_service_commands_name_real_modules(compose, name):
 def test_the_dockerfile_installs_the_project():
     text = (ROOT / "Dockerfile").read_text()
     assert "pip install" in text and "pyproject.toml" in text
+
+
+def test_no_service_shares_a_media_volume_and_all_use_the_s3_store(compose):
+    """Workers may run on other hosts: only PostgreSQL, Redis and the S3 store are shared."""
+    assert "media" not in (compose.get("volumes") or {})
+    for name in STRIDE:
+        service = compose["services"][name]
+        assert not service.get("volumes"), (name, service.get("volumes"))
+        env = service["environment"]
+        assert env["STRIDE_S3_ENDPOINT_URL"].endswith("seaweedfs:8333}") and env["STRIDE_S3_BUCKET"], name
+        assert "seaweedfs" in service["depends_on"], name
+    assert "-s3" in compose["services"]["seaweedfs"]["command"][0]
+
+
+def test_the_gpu_worker_runs_keras_on_jax_with_the_gpu_extra_and_the_web_without_tensorflow(compose):
+    gpu, web = compose["services"]["worker-gpu"], compose["services"]["web"]
+    assert gpu["environment"]["KERAS_BACKEND"] == "jax"
+    assert gpu["build"]["args"]["STRIDE_EXTRAS"] == "gpu"
+    assert web["build"]["args"]["STRIDE_EXTRAS"] == "" and "deploy" not in web
+    assert "KERAS_BACKEND" not in compose["services"]["worker-default"]["environment"]
+
+
+def test_the_gpu_extra_brings_jax_and_its_cuda_plugin():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(d.startswith("jax") for d in extras["ml"])
+    assert "stride[ml]" in extras["gpu"] and any("cuda12" in d for d in extras["gpu"])

@@ -411,6 +411,7 @@ TABLE: dict[str, list[Case]] = {
              json=lambda w: GEN),
     ],
     "api:course_generations": [Case(lambda w: f"/api/v1/courses/{w.course.slug}/generations", API_MEMBER)],
+    "api:device_budget": [Case(lambda w: f"/api/v1/courses/{w.course.slug}/device-budget", API_MEMBER)],
     "api:generation_get": [Case(lambda w: f"/api/v1/generations/{w.generation.pk}", API_OWN)],
     "api:gradebook_json": [Case(lambda w: f"/api/v1/courses/{w.course.slug}/gradebook", API_TEACH)],
     "api:gradebook_csv": [Case(lambda w: f"/api/v1/courses/{w.course.slug}/gradebook.csv", API_TEACH)],

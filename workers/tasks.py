@@ -49,10 +49,11 @@ def grade_submission(submission_id: int) -> dict:
         submission_fail_grader_unavailable,
         submission_grade,
     )
+    from workers.devices import sandbox_device
     from workers.sandbox import SandboxUnavailable, run_model_in_sandbox
 
     try:
-        outcome = submission_grade(submission_id=submission_id, run_model=run_model_in_sandbox)
+        outcome = submission_grade(submission_id=submission_id, run_model=run_model_in_sandbox, device=sandbox_device())
     except SoftTimeLimitExceeded:
         submission_fail_after_time_limit(submission_id=submission_id)
         return {"submission_id": submission_id, "status": "failed", "reason": "time limit"}
@@ -80,9 +81,12 @@ def generate(generation_id: int) -> dict:
 
     from exercises.lab.services import generations_run
     from grader.diffusion.pipeline import get_pipeline
+    from workers.devices import backend_device, keras_backend
 
     try:
-        return {"generation_id": generation_id, **generations_run(generation_id=generation_id, pipeline=get_pipeline())}
+        pipeline = get_pipeline()
+        return {"generation_id": generation_id, "backend": keras_backend(),
+                **generations_run(generation_id=generation_id, pipeline=pipeline, device=backend_device())}
     except SoftTimeLimitExceeded:
         return {"generation_id": generation_id, "status": "failed", "reason": "time limit"}
 

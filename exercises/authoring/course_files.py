@@ -150,6 +150,9 @@ def course_load(*, path: Path) -> LoadReport:
     duplicates = {s for s in slugs if slugs.count(s) > 1}
     if duplicates:
         raise CourseFileError(f"duplicate exercise slugs: {sorted(duplicates)}")
+    budget = meta.get("device_seconds_per_day")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
+        raise CourseFileError("course.yaml: device_seconds_per_day must be a whole number of seconds, 0 or more")
     join_code = str(meta["join_code"]).upper() if meta.get("join_code") else None
     clash = join_code and Course.objects.filter(join_code=join_code).exclude(slug=meta["slug"]).first()
     if clash:
@@ -160,6 +163,7 @@ def course_load(*, path: Path) -> LoadReport:
         course.title_i18n = _text(meta.get("title"), "course.yaml: title") or {"fr": meta["slug"]}
         course.description_i18n = _text(meta.get("description"), "course.yaml: description")
         course.language = meta.get("language", "fr")
+        course.device_seconds_per_day = budget
         if join_code:
             course.join_code = join_code
         course.save()
@@ -185,6 +189,8 @@ def course_export(*, course: Course, path: Path) -> int:
         "description": course.description_i18n,
         "join_code": course.join_code,
     }
+    if course.device_seconds_per_day is not None:
+        meta["device_seconds_per_day"] = course.device_seconds_per_day
     _write_yaml(path / "course.yaml", meta)
     exercises = list(course.exercises.order_by("position", "pk"))
     for index, ex in enumerate(exercises, start=1):

@@ -59,6 +59,8 @@ class GenerationOut(Schema):
     batch_size: int
     queued_at: datetime
     finished_at: datetime | None
+    device: str = Field("", description="Where the worker ran its batch: cpu, gpu:0, ... (empty until then)")
+    device_seconds: float | None = Field(None, description="Its share of the batch's time on that device")
 
 
 _RESPONSES = {202: GenerationCreatedOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
@@ -106,6 +108,7 @@ def generation_payload(generation: Generation, *, viewer) -> dict:
         "trajectory_steps": list(generation.trajectory_steps), "recognition": dict(generation.recognition),
         "score": generation.score, "feedback": localize(generation.feedback) if generation.feedback else None,
         "batch_size": generation.batch_size, "queued_at": generation.queued_at, "finished_at": generation.finished_at,
+        "device": generation.device, "device_seconds": generation.device_seconds,
     }
     if generation.exercise is not None and not visibility_for(viewer=viewer, exercise=generation.exercise).released:
         payload.update(score=None, recognition={}, feedback=localize({

@@ -28,7 +28,16 @@ from config.i18n import localize
 from exercises.engine.policy import AttemptRefused, due_at_for, policy_state, score_after_penalties
 from exercises.engine.services import RegradeReport, attempt_record_graded
 from exercises.engine.variants import variant_generate
-from exercises.jobs import GENERATE_TASK, MAX_TRIES, finish, send_task, sweep, tries_exhausted
+from exercises.jobs import (
+    GENERATE_TASK,
+    MAX_TRIES,
+    device_budget_for,
+    device_budget_refusal,
+    finish,
+    send_task,
+    sweep,
+    tries_exhausted,
+)
 from exercises.models import Attempt, Exercise, Generation
 from exercises.types import GENERATION, get_type, grading_of
 from exercises.types.diffusion import diffusion_params
@@ -110,6 +119,9 @@ def generation_create(*, user, course, exercise: Exercise | None = None, prompt,
     elif recent.filter(exercise__isnull=True).count() >= _lab_per_day():
         raise GenerationRefused(_("You have used your %(n)s lab generations of the last 24 hours. Try again later.")
                                 % {"n": _lab_per_day()}, 429)
+    budget = device_budget_for(user=user, course=course, now=now)
+    if budget.exhausted:
+        raise GenerationRefused(device_budget_refusal(budget), 429)
     with transaction.atomic():
         generation = Generation.objects.create(
             course=course, exercise=exercise, user=user, prompt=checked.prompt, steps=checked.steps, seed=checked.seed,
@@ -168,9 +180,12 @@ def _grade(generation: Generation, recognition: dict) -> tuple[float | None, dic
     return None, describe(recognition)
 
 
-def generations_run(*, generation_id: int, pipeline) -> dict:
+def generations_run(*, generation_id: int, pipeline, device: str = "cpu") -> dict:
     """Claim a batch that starts with this generation, generate it on ``pipeline`` (the worker's
-    ``grader.diffusion.pipeline.Pipeline``, passed in by the task), save and grade each row."""
+    ``grader.diffusion.pipeline.Pipeline``, passed in by the task), save and grade each row.
+
+    ``device`` is where the pipeline computes (``cpu``, ``gpu:0``); each row is charged its
+    share of the batch's time on it (the per-student device budget counts these)."""
 
     token = uuid.uuid4()
     now = timezone.now()
@@ -218,8 +233,9 @@ def generations_run(*, generation_id: int, pipeline) -> dict:
         row.predictions.save(predictions.name, predictions, save=False)
         _finish(row, token, status=Status.DONE, image=row.image.name, trajectory=row.trajectory.name,
                 predictions=row.predictions.name, trajectory_steps=result.steps_kept, recognition=result.recognition,
-                batch_size=len(runnable), seconds=seconds, score=score, feedback=feedback)
-    return {"status": "done", "batch": len(runnable), "steps": steps, "seconds": seconds}
+                batch_size=len(runnable), seconds=seconds, score=score, feedback=feedback,
+                device=device, device_seconds=round(seconds / len(runnable), 3))
+    return {"status": "done", "batch": len(runnable), "steps": steps, "seconds": seconds, "device": device}
 
 
 def _give_back(rows: list[Generation], token: uuid.UUID, exc: Exception) -> None:

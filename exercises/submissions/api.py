@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import FileResponse
-from ninja import File, Router, Schema, Status
+from ninja import Field, File, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
@@ -39,6 +39,8 @@ class SubmissionOut(Schema):
     queued_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    device: str = Field("", description="Where the worker ran it: cpu, gpu:0, ... (empty until then)")
+    device_seconds: float | None = Field(None, description="How long it held that device")
 
 
 class LeaderboardRowOut(Schema):
@@ -68,7 +70,8 @@ def dataset_download(request, exercise_id: int):
 
 @router.post(
     "/exercises/{exercise_id}/submissions",
-    response={202: SubmissionCreatedOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut, 429: ErrorOut},
+    response={202: SubmissionCreatedOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut, 429: ErrorOut,
+              503: ErrorOut, 507: ErrorOut},
     summary="Upload a trained .keras model; it is graded by a worker",
 )
 def submission_upload(request, exercise_id: int, file: File[UploadedFile]):
@@ -106,6 +109,8 @@ def _submission_payload(submission, *, viewer) -> dict:
         "queued_at": submission.queued_at,
         "started_at": submission.started_at,
         "finished_at": submission.finished_at,
+        "device": submission.device,
+        "device_seconds": submission.device_seconds,
     }
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
+from exercises.engine.files import storage_cached_copy, upload_local_path
 from exercises.models import Exercise, HiddenTestSet
 from exercises.types.model import model_params
 from grader.datasets import DATASETS, generate, load_test_set
@@ -57,7 +58,10 @@ def hidden_test_set(*, exercise: Exercise) -> tuple[np.ndarray, np.ndarray, np.n
     spec = DATASETS[p["dataset"]]
     uploaded = getattr(exercise, "hidden_test_set", None) if exercise.pk else None
     if uploaded is not None:
-        path, split_seed = Path(uploaded.file.path), int(uploaded.sha256[:8], 16)
+        # From the store, once per host and file version (the name carries its hash).
+        path = storage_cached_copy(storage=uploaded.file.storage, name=uploaded.file.name,
+                                   key=f"testset-{uploaded.sha256}.npz")
+        split_seed = int(uploaded.sha256[:8], 16)
     else:
         path = _cache_dir("hidden") / f"{p['dataset']}-test-{p['test_seed']}-{p['test_size']}.npz"
         if not path.exists():
@@ -86,28 +90,20 @@ def hidden_test_set_upload(*, exercise: Exercise, upload: UploadedFile, user) ->
     It is validated with ``allow_pickle=False`` before it replaces anything: a bad file changes
     nothing. Students' past submissions keep the grades they had; regrade to apply it to them.
     """
-    from grader.datasets import TestSetError
-
     p = model_params(exercise.params)
     spec = DATASETS[p["dataset"]]
-    folder = Path(settings.MEDIA_ROOT) / "testsets"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
     digest = hashlib.sha256()
-    with os.fdopen(fd, "wb") as out:
-        for chunk in upload.chunks():
-            digest.update(chunk)
-            out.write(chunk)
-    try:
-        _x, y = load_test_set(Path(tmp), input_shape=tuple(spec.input_shape), num_classes=len(spec.class_names))
-    except TestSetError:
-        os.unlink(tmp)
-        raise
-    final = folder / f"exercise-{exercise.pk}-{digest.hexdigest()[:16]}.npz"
-    os.replace(tmp, final)
+    with upload_local_path(upload) as local:
+        with open(local, "rb") as source:
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                digest.update(chunk)
+        _x, y = load_test_set(local, input_shape=tuple(spec.input_shape), num_classes=len(spec.class_names))
+    upload.seek(0)
+    field = HiddenTestSet._meta.get_field("file")
+    name = field.storage.save(f"testsets/exercise-{exercise.pk}-{digest.hexdigest()[:16]}.npz", upload,
+                              max_length=field.max_length)
     test_set, _ = HiddenTestSet.objects.update_or_create(
         exercise=exercise,
-        defaults={"file": str(final.relative_to(settings.MEDIA_ROOT)), "size": int(len(y)),
-                  "sha256": digest.hexdigest(), "uploaded_by": user},
+        defaults={"file": name, "size": int(len(y)), "sha256": digest.hexdigest(), "uploaded_by": user},
     )
     return test_set

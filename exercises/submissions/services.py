@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -27,9 +26,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.i18n import localize
+from exercises.engine.files import STORAGE_ERRORS, storage_local_copy, upload_local_path
 from exercises.engine.policy import AttemptRefused, due_at_for, policy_state
 from exercises.engine.services import RegradeReport, attempt_record_graded, jsonable
-from exercises.jobs import GRADE_SUBMISSION_TASK, MAX_TRIES, finish, send_task, sweep, tries_exhausted
+from exercises.jobs import (
+    GRADE_SUBMISSION_TASK,
+    MAX_TRIES,
+    device_budget_for,
+    device_budget_refusal,
+    finish,
+    send_task,
+    sweep,
+    tries_exhausted,
+)
 from exercises.models import Attempt, Exercise, Submission
 from exercises.types import UPLOAD, grading_of
 from exercises.types.model import model_params
@@ -70,6 +79,9 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
             _("You have used your %(n)s submissions of the last 24 hours. Try again later.") % {"n": p["submissions_per_day"]},
             429,
         )
+    budget = device_budget_for(user=user, course=exercise.course, now=now)
+    if budget.exhausted:
+        raise SubmissionRefused(device_budget_refusal(budget), 429)
     digest = hashlib.sha256()
     for chunk in upload.chunks():
         digest.update(chunk)
@@ -78,12 +90,17 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
         exercise=exercise, user=user, original_name=(upload.name or "model.keras")[:255], size=upload.size or 0,
         sha256=digest.hexdigest(), late=state.late, queued_at=now,
     )
+    # The intake checks read the upload where it lies on this host, before it goes to the store.
+    with upload_local_path(upload) as local:
+        try:
+            check_model_file(local, filename=submission.original_name, max_bytes=max_bytes)
+            refused = None
+        except IntakeError as exc:
+            refused = exc.message
     _store_upload(submission, upload)
-    try:
-        check_model_file(Path(submission.file.path), filename=submission.original_name, max_bytes=max_bytes)
-    except IntakeError as exc:
+    if refused is not None:
         submission.status = Status.REJECTED
-        submission.feedback = exc.message
+        submission.feedback = refused
         submission.finished_at = now
         submission.save()
         return submission
@@ -95,24 +112,32 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
 
 def _store_upload(submission: Submission, upload: UploadedFile) -> None:
     """Write the file under its final name. A disk that is full (or failing) is a clear 507 for
-    the student, and whatever part of the file was written is removed: no row, no stray file."""
+    the student, a store that cannot be reached or refuses the write (S3) a clear 503, and
+    whatever part of the file was written is removed: no row, no stray file."""
     field = Submission._meta.get_field("file")
     storage = field.storage
     name = field.generate_filename(submission, "model.keras")
     try:
         submission.file = storage.save(name, upload, max_length=field.max_length)
-    except OSError as exc:
+    except STORAGE_ERRORS as exc:
         log.error("could not store an uploaded model (%s): %s", name, exc)
         try:
             storage.delete(name)
-        except OSError:
+        except STORAGE_ERRORS:
             log.exception("could not remove the partial upload %s", name)
+        if isinstance(exc, OSError):
+            raise SubmissionRefused(localize(i18n(
+                "Le serveur n'a plus de place pour enregistrer votre fichier. Réessayez plus tard, et prévenez votre "
+                "enseignant si cela dure.",
+                "The server has no room to store your file right now. Try again later, and tell your teacher if it "
+                "persists.",
+            )), 507) from exc
         raise SubmissionRefused(localize(i18n(
-            "Le serveur n'a plus de place pour enregistrer votre fichier. Réessayez plus tard, et prévenez votre "
-            "enseignant si cela dure.",
-            "The server has no room to store your file right now. Try again later, and tell your teacher if it "
-            "persists.",
-        )), 507) from exc
+            "Le stockage des fichiers ne répond pas pour le moment : votre fichier n'a pas été enregistré. Réessayez "
+            "dans un instant, et prévenez votre enseignant si cela dure.",
+            "The file store is not answering right now: your file was not saved. Try again in a moment, and tell "
+            "your teacher if it persists.",
+        )), 503) from exc
 
 
 def submission_enqueue(*, submission_id: int) -> bool:
@@ -144,11 +169,12 @@ def _fail(submission, token, status, message: dict) -> GradeOutcome:
     return GradeOutcome(status=status, reason=message.get("en", ""))
 
 
-def submission_grade(*, submission_id: int, run_model: Callable) -> GradeOutcome:
+def submission_grade(*, submission_id: int, run_model: Callable, device: str = "cpu") -> GradeOutcome:
     """Claim, check, run in the sandbox, score and save one submission.
 
     ``run_model`` is the sandbox runner (``workers.sandbox.run_model_in_sandbox``), passed in
-    by the task: it loads the model in a jail and returns its predictions."""
+    by the task: it loads the model in a jail and returns its predictions. ``device`` is where
+    that jail computes (``cpu``, ``gpu:0``), recorded with the sandbox's seconds."""
     from grader.datasets import DATASETS
     from grader.evaluation import architecture_report, confusion_matrix_png, grade_from_accuracy, score_predictions
     from grader.intake import IntakeError, check_model_file
@@ -165,18 +191,22 @@ def submission_grade(*, submission_id: int, run_model: Callable) -> GradeOutcome
         return _fail(submission, token, Status.FAILED, _tries_exhausted())
     exercise = submission.exercise
     p = model_params(exercise.params)
-    path = Path(submission.file.path)
-    try:
-        intake = check_model_file(path, filename=submission.original_name, max_bytes=int(float(p["max_file_mb"]) * 2**20))
-    except IntakeError as exc:
-        return _fail(submission, token, Status.REJECTED, exc.message)
-    x, y, public = hidden_test_set(exercise=exercise)
-    Submission.objects.filter(pk=submission.pk, claim_token=token).update(progress=20)
     spec = DATASETS[p["dataset"]]
-    result = run_model(
-        model_path=path, inputs=x, expected_input_shape=tuple(spec.input_shape),
-        num_classes=len(spec.class_names), max_params=int(p["max_params"]),
-    )
+    # The worker may run on another host: it fetches the model from the store into a folder of
+    # its own, checks it again there (the store is not trusted more than the upload) and hands
+    # that path to the sandbox, which copies it into the jail's scratch folder.
+    with storage_local_copy(storage=submission.file.storage, name=submission.file.name, filename="model.keras") as path:
+        try:
+            intake = check_model_file(path, filename=submission.original_name,
+                                      max_bytes=int(float(p["max_file_mb"]) * 2**20))
+        except IntakeError as exc:
+            return _fail(submission, token, Status.REJECTED, exc.message)
+        x, y, public = hidden_test_set(exercise=exercise)
+        Submission.objects.filter(pk=submission.pk, claim_token=token).update(progress=20)
+        result = run_model(
+            model_path=path, inputs=x, expected_input_shape=tuple(spec.input_shape),
+            num_classes=len(spec.class_names), max_params=int(p["max_params"]),
+        )
     Submission.objects.filter(pk=submission.pk, claim_token=token).update(progress=85)
     if not result.ok:
         return _fail(submission, token, Status.FAILED, result.error or i18n("Le modèle a échoué.", "The model failed."))
@@ -199,6 +229,7 @@ def submission_grade(*, submission_id: int, run_model: Callable) -> GradeOutcome
     )
     saved = _finish(
         submission, token, status=Status.DONE, score=score, feedback=feedback, report=jsonable(report),
+        device=device, device_seconds=round(result.seconds, 3),
         metrics={
             "accuracy": metrics.accuracy, "public_accuracy": metrics.public_accuracy,
             "private_accuracy": metrics.private_accuracy, "confusion": jsonable(metrics.confusion),

@@ -93,3 +93,13 @@ def kernel_effect(kernel) -> dict | None:
         return base64.b64encode(buffer.getvalue()).decode("ascii")
 
     return {"before": png(crop), "after": png(np.abs(after) if float(np.sum(kernel)) == 0 else after)}
+@register.inclusion_tag("exercises/partials/device_budget.html", takes_context=True)
+def device_budget(context, course):
+    """The student's worker time left today in ``course`` and the estimated wait (the same
+    figures as ``GET /api/v1/courses/{slug}/device-budget``)."""
+    from exercises.jobs import device_budget_for
+
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated or course is None:
+        return {"budget": None}
+    return {"budget": device_budget_for(user=request.user, course=course)}

@@ -11,6 +11,6 @@ class EnrollmentInline(admin.TabularInline):
 
 @admin.register(Course)
 class CourseAdmin(admin.ModelAdmin):
-    list_display = ("slug", "title", "language", "join_code")
+    list_display = ("slug", "title", "language", "join_code", "device_seconds_per_day")
     search_fields = ("slug",)
     inlines = [EnrollmentInline]

@@ -19,6 +19,11 @@ class Course(models.Model):
     description_i18n = models.JSONField(_("description"), default=dict, blank=True)
     language = models.CharField(_("language"), max_length=5, choices=settings.LANGUAGES, default="fr")
     join_code = models.CharField(_("join code"), max_length=32, unique=True, default=join_code_new)
+    device_seconds_per_day = models.PositiveIntegerField(
+        _("device-seconds per student per day"), null=True, blank=True,
+        help_text=_("Worker time (GPU or CPU) each student may use in 24 hours for model gradings and generations, "
+                    "on top of the exercises' own counts. Empty: the site's default (STRIDE_DEVICE_SECONDS_PER_DAY); "
+                    "0: no limit."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

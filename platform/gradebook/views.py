@@ -257,8 +257,8 @@ def audit_view(request, slug: str):
 def submissions_zip(request, slug: str, exercise_id: int):
     """Every model file of one exercise, as a zip named by student (teachers)."""
     import io
+    import shutil
     import zipfile
-    from pathlib import Path
 
     from exercises.models import Exercise, Submission
 
@@ -270,9 +270,12 @@ def submissions_zip(request, slug: str, exercise_id: int):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # .keras files are zips already
         for sub in Submission.objects.filter(exercise=exercise).select_related("user").order_by("user__username", "pk"):
-            path = Path(sub.file.path)
-            if path.is_file():
-                archive.write(path, f"{sub.user.username}/{sub.pk}-{sub.status}.keras")
+            # Through the storage API: the files may live in an S3 store, not on this host.
+            if not sub.file or not sub.file.storage.exists(sub.file.name):
+                continue
+            with sub.file.storage.open(sub.file.name, "rb") as source, \
+                    archive.open(f"{sub.user.username}/{sub.pk}-{sub.status}.keras", "w") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{course.slug}-{exercise.slug}-submissions.zip"'
     return response

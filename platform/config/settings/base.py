@@ -129,12 +129,58 @@ STATICFILES_DIRS = [PLATFORM_DIR / "static"]
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Serve straight from the app folders when collectstatic has not run (a fresh checkout).
 WHITENOISE_USE_FINDERS = True
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
 # Uploads are private: they are served only through authenticated views, never MEDIA_URL.
 MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Every file Stride keeps (uploads, hidden test sets, pictures, generations) goes through the
+# default storage: the local filesystem under MEDIA_ROOT by default, or any S3-compatible store
+# (django-storages on boto3) when STRIDE_S3_ENDPOINT_URL and STRIDE_S3_BUCKET are set. Then the
+# web side and the workers share nothing but PostgreSQL, Redis and that store (README, "Workers
+# on other hosts"). The bucket stays private: pictures are still served by Stride's
+# authenticated views, which read them through the storage API.
+STRIDE_S3_ENDPOINT_URL = env.str("STRIDE_S3_ENDPOINT_URL", default="")
+STRIDE_S3_BUCKET = env.str("STRIDE_S3_BUCKET", default="")
+STRIDE_S3_ACCESS_KEY = env.str("STRIDE_S3_ACCESS_KEY", default="")
+STRIDE_S3_SECRET_KEY = env.str("STRIDE_S3_SECRET_KEY", default="")
+STRIDE_S3_REGION = env.str("STRIDE_S3_REGION", default="us-east-1")
+# Seconds a store request may take before it fails (connect, then each read).
+STRIDE_S3_TIMEOUT = env.float("STRIDE_S3_TIMEOUT", default=10.0)
+
+
+def media_storage() -> dict:
+    """The default storage: S3 when a bucket is configured, the filesystem otherwise."""
+    if not (STRIDE_S3_ENDPOINT_URL or STRIDE_S3_BUCKET):
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    if not STRIDE_S3_BUCKET:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("STRIDE_S3_ENDPOINT_URL is set but STRIDE_S3_BUCKET is not: name the bucket.")
+    from botocore.config import Config
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STRIDE_S3_BUCKET,
+            "endpoint_url": STRIDE_S3_ENDPOINT_URL or None,
+            "access_key": STRIDE_S3_ACCESS_KEY or None,
+            "secret_key": STRIDE_S3_SECRET_KEY or None,
+            "region_name": STRIDE_S3_REGION or None,
+            "default_acl": None,  # objects inherit the bucket's (private) policy, never public-read
+            "querystring_auth": True,  # url() is a short-lived signed URL, if anything ever asks for one
+            "querystring_expire": 300,
+            "file_overwrite": False,  # a name already taken gets a suffix, as on the filesystem
+            "addressing_style": "path",  # MinIO, SeaweedFS and most self-hosted stores
+            "signature_version": "s3v4",
+            "client_config": Config(connect_timeout=STRIDE_S3_TIMEOUT, read_timeout=STRIDE_S3_TIMEOUT,
+                                    retries={"max_attempts": 3, "mode": "standard"},
+                                    signature_version="s3v4", s3={"addressing_style": "path"}),
+        },
+    }
+
+
+STORAGES = {
+    "default": media_storage(),
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # The hard ceiling of any request body (model uploads included); exercises set lower limits.
 STRIDE_MAX_REQUEST_BYTES = env.int("STRIDE_MAX_REQUEST_BYTES", default=110 * 2**20)
@@ -148,6 +194,12 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # --- Celery (the app lives in workers/, configured from these) ---------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# Seconds one broker call (connect, or a command's answer) may take; a healthy Redis answers in
+# milliseconds. The web side sends each task once within this (exercises.jobs.send_task).
+STRIDE_BROKER_SOCKET_TIMEOUT = env.float("STRIDE_BROKER_SOCKET_TIMEOUT", default=0.5)
+# The most seconds a web request waits for one task to be sent, whatever the broker's client
+# retries on its own; past it the row stays queued for the sweeper (exercises.jobs.send_task).
+STRIDE_BROKER_SEND_SECONDS = env.float("STRIDE_BROKER_SEND_SECONDS", default=1.0)
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -161,11 +213,24 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=f"file://{VAR_DIR / 'celery-results'}")
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A broker that is frozen (SIGSTOP, dropped packets) rather than down accepts the TCP
+    # connection and never answers: without socket timeouts every send waited forever, and one
+    # sick Redis froze uploads (docs/faults.md). Every broker and result call now gives up
+    # after these, the row stays ``queued`` and the sweeper sends it again.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        "socket_timeout": STRIDE_BROKER_SOCKET_TIMEOUT,
+        "socket_connect_timeout": STRIDE_BROKER_SOCKET_TIMEOUT,
+        "socket_keepalive": True,
+        "health_check_interval": 25,
+    }
     CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
+    CELERY_REDIS_SOCKET_TIMEOUT = STRIDE_BROKER_SOCKET_TIMEOUT
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = STRIDE_BROKER_SOCKET_TIMEOUT
+    CELERY_REDIS_SOCKET_KEEPALIVE = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A web request must never hang on a broker that is down: fail fast, the sweeper re-sends.
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_TIMEOUT = STRIDE_BROKER_SOCKET_TIMEOUT
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -186,6 +251,9 @@ STRIDE_JOB_STALE_SECONDS = env.int("STRIDE_JOB_STALE_SECONDS", default=CELERY_TA
 STRIDE_JOB_RESEND_SECONDS = env.int("STRIDE_JOB_RESEND_SECONDS", default=600)
 # The most diffusion generations (of the same step count) that a worker runs as one batch.
 STRIDE_DIFFUSION_BATCH = env.int("STRIDE_DIFFUSION_BATCH", default=16)
+# Worker device-seconds (GPU or CPU) per student, course and 24 hours, for gradings and
+# generations together, when a course sets none of its own; 0 is no limit (exercises.jobs).
+STRIDE_DEVICE_SECONDS_PER_DAY = env.int("STRIDE_DEVICE_SECONDS_PER_DAY", default=0)
 # Free (ungraded) lab generations per student and 24 hours; exercises set their own limit.
 STRIDE_LAB_GENERATIONS_PER_DAY = env.int("STRIDE_LAB_GENERATIONS_PER_DAY", default=200)
 # Whether `manage.py seed_demo` may create the demo accounts (known passwords): yes on a laptop
