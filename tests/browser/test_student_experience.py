@@ -263,3 +263,86 @@ def test_at_390_px_the_tables_fit_and_direct_pages_are_in_the_layout(page, live_
         assert page.locator("nav.nav").count() == 1 and page.locator("a.skip-link").count() == 1, url
         assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+
+
+# 10, 11, 9: long pages paginated, pictures readable and enlarged on click, no raw internals,
+# the viewer's local time, the one-step trajectory as one frame, the architecture report on a phone.
+def test_long_pages_pictures_times_and_numbers_read_as_a_student_expects(browser, live_server, world):
+    from zoneinfo import ZoneInfo
+
+    from django.core.files.base import ContentFile
+
+    owner, model = world.users["owner"], world.ex["model"]
+    report = [{"name": "conv2d", "class_name": "Conv2D", "output_shape": "(30, 30, 16)", "params": 448,
+               "formula": {"fr": "(3 × 3 × 3 + 1) × 16 = 448 paramètres : un biais par filtre, des poids par canal",
+                           "en": "(3 × 3 × 3 + 1) × 16 = 448 parameters: one bias per filter, weights per channel"}}]
+    for i in range(6):
+        sub = Submission(exercise=model, user=owner, original_name=f"m{i}.keras", size=8, status="done", score=0.5,
+                         metrics={"public_accuracy": 0.6, "private_accuracy": 0.6, "accuracy": 0.6}, report=report,
+                         feedback={"fr": "Précision 60,0 %", "en": "Accuracy 60.0%"})
+        sub.file.save(f"m{i}.keras", ContentFile(b"PK\x05\x06" + b"\0" * 4))
+    one_step = Generation.objects.get(pk=world.generation.pk)  # a copy, taken with one step
+    one_step.pk = None
+    one_step.steps, one_step.trajectory_steps, one_step.prompt = 1, [0], "pomme rouge"
+    one_step.save()
+
+    context = browser.new_context(locale="fr-FR", timezone_id="Pacific/Auckland", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        login(page, live_server.url, "owner", PASSWORD)
+        # Seven submissions: five on the first page, the rest one click away.
+        page.goto(f"{live_server.url}/exercises/{model.pk}/")
+        assert page.locator(".submission").count() == 5
+        pager = page.get_by_role("navigation", name="Mes soumissions")
+        assert "Page 1 sur 2" in pager.inner_text()
+        pager.get_by_role("link", name=re.compile("Plus anciennes")).click()
+        page.wait_for_url(re.compile(r"page=2"))
+        assert page.locator(".submission").count() == 2
+        # The graded card: its time in the viewer's zone, the confusion matrix at its own size.
+        card = page.locator(f"#submission-{world.submission.pk}")
+        shown = card.locator("time").inner_text()
+        local = world.submission.queued_at.astimezone(ZoneInfo("Pacific/Auckland"))
+        assert f"{local:%H:%M}" in shown and card.locator("time").get_attribute("title") == "Pacific/Auckland"
+        confusion = card.locator("img.confusion")
+        confusion.evaluate("img => img.complete || new Promise(done => img.onload = done)")
+        natural, width = confusion.evaluate("img => [img.naturalWidth, img.clientWidth]")
+        assert width == pytest.approx(natural, abs=1)  # never squeezed to 320 px with unreadable labels
+        confusion.click()
+        dialog = page.locator("dialog.zoom-dialog")
+        assert dialog.is_visible() and dialog.locator("img").get_attribute("alt") == "Matrice de confusion"
+        page.keyboard.press("Escape")
+        assert not dialog.is_visible()
+
+        # The architecture report at 390 px: one card per layer, nothing runs off the screen.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{live_server.url}/exercises/{model.pk}/")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        formula = page.locator(".architecture td.formula").first
+        assert formula.bounding_box()["width"] > 250  # not one character wide
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+        # The notebook writes the budget as a French reader reads it.
+        notebook = page.request.get(f"{live_server.url}/exercises/{model.pk}/starter.ipynb").text()
+        assert "500,000" not in notebook and "500\\u202f000" in notebook or "500\u202f000" in notebook
+
+        # A one-step generation shows its single frame, not a stretched strip.
+        page.goto(f"{live_server.url}/generations/{one_step.pk}/")
+        assert page.locator(".single-frame img").count() == 1 and page.locator(".trajectory-figure").count() == 0
+        assert page.locator(".single-frame img").bounding_box()["width"] == pytest.approx(160, abs=2)
+        page.goto(f"{live_server.url}/generations/{world.generation.pk}/")
+        assert page.locator(".trajectory-figure img.trajectory").count() == 1
+
+        # The fewest-steps exercise: no "≤ 1 étapes", and no threshold that gives the answer away.
+        fewest = Exercise.objects.get(slug="diffusion-fewest-steps")
+        page.goto(f"{live_server.url}/exercises/{fewest.pk}/")
+        text = page.inner_text("main")
+        assert "≤" not in text and "1 étapes" not in text and page.locator("#steps-rule").is_visible()
+
+        # Layers are numbered from 1 in the table, as the question and the feedback count them.
+        layer_ex = world.ex["param_count"]
+        page.goto(f"{live_server.url}/exercises/{layer_ex.pk}/")
+        numbers = page.locator("table.layers tbody tr td:first-child").all_inner_texts()
+        assert numbers[1] == "1" and "0" not in numbers
+    finally:
+        context.close()
