@@ -24,7 +24,7 @@ from grader.layers import (
     layer_param_count,
 )
 from grader.result import I18nText, ParamsError, i18n
-from grader.text import format_int
+from grader.text import format_int, format_percent
 
 
 class EvaluationError(ValueError):
@@ -529,3 +529,38 @@ __all__ = [
     "confusion_matrix_png", "confusion_matrix_size", "grade_from_accuracy",
     "score_predictions", "validate_thresholds",
 ]
+
+
+# ----------------------------------------------------------------------------- likely causes
+
+# Layers that put raw 0–255 pixels on a scale a network trains well on, inside the model.
+SCALING_LAYERS = frozenset({"Rescaling", "Normalization", "BatchNormalization", "LayerNormalization"})
+
+
+def input_scale_diagnosis(*, accuracy: float, thresholds: Sequence[Sequence[float]],
+                          layer_classes: Sequence[str], predicted_share: float) -> dict | None:
+    """The likely cause of an accuracy far below the exercise's expectations, or ``None``.
+
+    The grader feeds raw 0–255 ``float32`` pixels. A model trained on ``x / 255`` that does not
+    rescale inside itself sees inputs 255 times larger: its activations saturate, it predicts
+    nearly one class, and it scores far below its local accuracy. That is named when the public
+    accuracy is under the first threshold that gives credit and no layer of the model rescales
+    its inputs; ``predicted_share`` (the share of predictions in the most predicted class) is
+    quoted as the evidence when it is high.
+    """
+    pairs = validate_thresholds(thresholds)
+    if not pairs or accuracy >= pairs[0][0] or SCALING_LAYERS & set(layer_classes):
+        return None
+    fr = ("Cause probable : les entrées ne sont pas normalisées dans le modèle. Le correcteur donne "
+          "les pixels bruts, de 0 à 255 ; si vous avez divisé par 255 avant l'entraînement, le modèle "
+          "voit ici des valeurs 255 fois plus grandes. Ajoutez une couche Rescaling(1/255) en tête du "
+          "modèle, réentraînez et soumettez à nouveau.")
+    en = ("Likely cause: the inputs are not normalised inside the model. The grader feeds the raw "
+          "pixels, from 0 to 255; if you divided by 255 before training, the model sees values 255 "
+          "times larger here. Put a Rescaling(1/255) layer first in the model, train again and "
+          "resubmit.")
+    if predicted_share >= 0.6:
+        share = {lang: format_percent(predicted_share, lang, decimals=0) for lang in ("fr", "en")}
+        fr += f" Indice : {share['fr']} des prédictions tombent dans une seule classe."
+        en += f" A clue: {share['en']} of the predictions fall in a single class."
+    return i18n(fr, en)

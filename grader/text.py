@@ -18,3 +18,9 @@ def format_int(value: int, lang: str) -> str:
     grouped = f"{value:,}"
     # French groups with a narrow no-break space, so a number never breaks across lines.
     return grouped.replace(",", "\u202f") if lang == "fr" else grouped
+
+
+def format_percent(rate: float, lang: str, *, decimals: int = 1) -> str:
+    """A rate as each language writes it: « 59,4 % » in French, "59.4%" in English."""
+    number = f"{100 * float(rate):.{decimals}f}"
+    return f"{number.replace('.', ',')}\u00a0%" if lang == "fr" else f"{number}%"

@@ -18,14 +18,18 @@ from tests.procs import wait_until_finished
 pytestmark = [pytest.mark.worker, pytest.mark.keras]
 
 
-def trained_model(tmp_dir: Path, x: np.ndarray, y: np.ndarray, *, num_classes: int) -> Path:
-    """A small CNN trained for real on the downloaded training set."""
+def trained_model(tmp_dir: Path, x: np.ndarray, y: np.ndarray, *, num_classes: int,
+                  scale_outside: bool = False) -> Path:
+    """A small CNN trained for real on the downloaded training set. ``scale_outside`` trains it
+    on ``x / 255`` with no Rescaling layer: the classic mistake the grader's raw inputs expose."""
     import keras
 
     keras.utils.set_random_seed(0)
+    if scale_outside:
+        x = x / 255.0
     model = keras.Sequential([
         keras.Input(shape=x.shape[1:]),
-        keras.layers.Rescaling(1 / 255),
+        *([] if scale_outside else [keras.layers.Rescaling(1 / 255)]),
         keras.layers.Conv2D(16, 3, activation="relu"),
         keras.layers.MaxPooling2D(2),
         keras.layers.Conv2D(32, 3, activation="relu"),
@@ -101,6 +105,19 @@ def test_a_trained_model_is_graded_like_the_test_grades_it(live_worker, tmp_path
     assert confusion["X-Content-Type-Options"] == "nosniff"
     board = api.get(f"/api/v1/exercises/{exercise.pk}/leaderboard").json()
     assert board[0]["username"] == "modeller"
+    assert "Cause probable" not in result["feedback"]  # it rescales inside itself
+
+    # The same network trained on x / 255 outside the model: far below its training accuracy on
+    # the grader's raw pixels, and the feedback names the likely cause.
+    (tmp_path / "outside").mkdir()
+    scaled = trained_model(tmp_path / "outside", data["x"], data["y"], num_classes=variant["num_classes"],
+                           scale_outside=True)
+    with open(scaled, "rb") as f:
+        created = api.post(f"/api/v1/exercises/{exercise.pk}/submissions", {"file": f})
+    outside = _wait(api, created.json()["submission_id"])
+    assert outside["status"] == "done", outside
+    assert outside["metrics"]["public_accuracy"] < exercise.params["thresholds"][0][0]
+    assert "Cause probable" in outside["feedback"] and "Rescaling(1/255)" in outside["feedback"]
 
 
 def _zip(members: dict[str, bytes]) -> bytes:

@@ -36,3 +36,11 @@ def form_result(request, *, error: str | None, status: int, template: str, conte
     response = render(request, template, {**context(), "error": error})
     response["X-Stride-Status"] = str(status)
     return response
+
+
+def page_of(request, rows, *, per_page: int):
+    """One page of ``rows`` (``?page=N``, the first page for anything else), for long lists
+    such as a student's submissions or generations; ``pager.html`` draws its links."""
+    from django.core.paginator import Paginator
+
+    return Paginator(rows, per_page).get_page(request.GET.get("page"))

@@ -18,7 +18,8 @@ def generation_get_for_user(*, user, generation_id: int) -> Generation:
     return owned_or_taught(generation, user=user, course=generation.course if generation else None)
 
 
-def generations_list(*, course, user=None, exercise: Exercise | None = None, lab_only: bool = False, limit: int = 60):
+def generations_list(*, course, user=None, exercise: Exercise | None = None, lab_only: bool = False,
+                     limit: int | None = 60):
     rows = Generation.objects.filter(course=course).select_related("user", "exercise")
     if user is not None:
         rows = rows.filter(user=user)
@@ -26,7 +27,7 @@ def generations_list(*, course, user=None, exercise: Exercise | None = None, lab
         rows = rows.filter(exercise=exercise)
     if lab_only:
         rows = rows.filter(exercise__isnull=True)
-    return rows[:limit]
+    return rows if limit is None else rows[:limit]
 
 
 def generations_visible(rows, *, viewer) -> list[Generation]:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import login_or_bearer_required
 from config.i18n import localize
 from courses.selectors import course_get_for_user, course_get_taught
-from exercises.engine.responses import form_result, private_png
+from exercises.engine.responses import form_result, page_of, private_png
 from exercises.engine.selectors import exercise_get_for_user
 from exercises.engine.views import exercise_context
 from exercises.models import Generation
@@ -40,6 +40,9 @@ def _parse_number(value: str, kind):
         return value  # the service refuses it with its own clear sentence
 
 
+GENERATIONS_PER_PAGE = 6
+
+
 def _create_from_form(request, *, course, exercise=None):
     """Create from the HTML form; returns the error sentence and HTTP status, or (None, 202)."""
     try:
@@ -55,8 +58,9 @@ def _create_from_form(request, *, course, exercise=None):
 # --- the graded exercise --------------------------------------------------------------------
 def diffusion_context(request, exercise, role) -> dict:
     base = exercise_context(request, exercise, role)
-    generations = generations_visible(
-        generations_list(course=exercise.course, user=request.user, exercise=exercise, limit=30), viewer=request.user)
+    generations = page_of(request, generations_list(course=exercise.course, user=request.user, exercise=exercise,
+                                                    limit=None), per_page=GENERATIONS_PER_PAGE)
+    generations.object_list = generations_visible(generations.object_list, viewer=request.user)
     return {**base, "generations": generations, "form": _form_defaults(request, base["variant"].get("target")),
             "generate_url": reverse("exercises:generate", args=[exercise.pk])}
 
@@ -80,7 +84,8 @@ def exercise_generate(request, exercise_id: int):
 # --- the free lab ---------------------------------------------------------------------------
 def _lab_context(request, course, role) -> dict:
     return {"course": course, "is_course_teacher": role == "teacher",
-            "generations": list(generations_list(course=course, user=request.user, lab_only=True, limit=30)),
+            "generations": page_of(request, generations_list(course=course, user=request.user, lab_only=True, limit=None),
+                                   per_page=GENERATIONS_PER_PAGE),
             "form": _form_defaults(request), "vocabulary": vocab.VOCABULARY, "max_steps": schedule.MAX_STEPS,
             "max_guidance": schedule.MAX_GUIDANCE, "generate_url": reverse("exercises:lab_generate", args=[course.slug])}
 

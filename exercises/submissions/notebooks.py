@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from exercises.types.model import model_params
+from grader.text import format_int
 
 
 def _cell(kind: str, source: str) -> dict:
@@ -47,7 +48,7 @@ model = keras.Sequential([
 
 Classes : {classes}.
 
-Budget : {p['max_params']:,} paramètres, fichier de {p['max_file_mb']} Mo au plus. Le modèle reçoit les
+Budget : {format_int(int(p['max_params']), 'fr')} paramètres, fichier de {p['max_file_mb']} Mo au plus. Le modèle reçoit les
 images telles quelles (valeurs 0–255 en float32) : normalisez **dans** le modèle (couche `Rescaling`)."""),
         _cell("code", f"""import numpy as np, keras, requests
 

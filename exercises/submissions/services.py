@@ -176,8 +176,15 @@ def submission_grade(*, submission_id: int, run_model: Callable, device: str = "
     by the task: it loads the model in a jail and returns its predictions. ``device`` is where
     that jail computes (``cpu``, ``gpu:0``), recorded with the sandbox's seconds."""
     from grader.datasets import DATASETS
-    from grader.evaluation import architecture_report, confusion_matrix_png, grade_from_accuracy, score_predictions
+    from grader.evaluation import (
+        architecture_report,
+        confusion_matrix_png,
+        grade_from_accuracy,
+        input_scale_diagnosis,
+        score_predictions,
+    )
     from grader.intake import IntakeError, check_model_file
+    from grader.text import format_int, format_percent, join_lines
 
     token = uuid.uuid4()
     now = timezone.now()
@@ -221,12 +228,20 @@ def submission_grade(*, submission_id: int, run_model: Callable, device: str = "
         input_shape=tuple(spec.input_shape), layers_from_sandbox=result.layers,
         layer_configs={layer.name: layer.config for layer in intake.layers},
     )
+    public_fr, public_en = (format_percent(metrics.public_accuracy, lang) for lang in ("fr", "en"))
     feedback = i18n(
-        f"Précision sur la partie publique du jeu de test caché : {metrics.public_accuracy:.1%}. "
-        f"{result.param_count} paramètres (budget : {p['max_params']}).",
-        f"Accuracy on the public part of the hidden test set: {metrics.public_accuracy:.1%}. "
-        f"{result.param_count} parameters (budget: {p['max_params']}).",
+        f"Précision sur la partie publique du jeu de test caché : {public_fr}. "
+        f"{format_int(result.param_count, 'fr')} paramètres (budget : {format_int(int(p['max_params']), 'fr')}).",
+        f"Accuracy on the public part of the hidden test set: {public_en}. "
+        f"{format_int(result.param_count, 'en')} parameters (budget: {format_int(int(p['max_params']), 'en')}).",
     )
+    predicted = np.asarray(metrics.confusion).sum(axis=0)
+    diagnosis = input_scale_diagnosis(
+        accuracy=metrics.public_accuracy, thresholds=p["thresholds"],
+        layer_classes=[layer.class_name for layer in intake.layers],
+        predicted_share=float(predicted.max() / max(predicted.sum(), 1)))
+    if diagnosis is not None:
+        feedback = join_lines([feedback, diagnosis])
     saved = _finish(
         submission, token, status=Status.DONE, score=score, feedback=feedback, report=jsonable(report),
         device=device, device_seconds=round(result.seconds, 3),

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import login_or_bearer_required
 from config.i18n import localize
 from courses.services import PseudonymError, enrollment_set_pseudonym
-from exercises.engine.responses import form_result, private_png
+from exercises.engine.responses import form_result, page_of, private_png
 from exercises.engine.selectors import exercise_get_for_user
 from exercises.engine.views import exercise_context
 from exercises.engine.visibility import visibility_for
@@ -26,6 +26,8 @@ from .notebooks import starter_notebook_json
 from .selectors import leaderboard, submission_get_for_user, submission_position
 from .services import SubmissionRefused, submission_create
 
+SUBMISSIONS_PER_PAGE = 5  # each card holds a confusion matrix and an architecture report
+
 
 def _upload_exercise(request, exercise_id: int):
     """An exercise graded from an uploaded model, and the user's role; 404 otherwise."""
@@ -37,7 +39,8 @@ def _upload_exercise(request, exercise_id: int):
 
 def model_context(request, exercise, role, **extra) -> dict:
     context = exercise_context(request, exercise, role, **extra)
-    context["submissions"] = list(Submission.objects.filter(exercise=exercise, user=request.user)[:20])
+    context["submissions"] = page_of(request, Submission.objects.filter(exercise=exercise, user=request.user),
+                                     per_page=SUBMISSIONS_PER_PAGE)
     context["reveal_private"] = context["vis"].private
     context["grades_hidden"] = not context["vis"].released
     return context

@@ -6,7 +6,11 @@ Pure functions (no Keras): the worker runs the classifier, these turn its readin
   of the two: ½; neither: 0.
 - ``fewest_steps``: the image must be recognised as the target, and the fewer sampling steps
   it took the better: the grade is the one of the first ``[max_steps, grade]`` threshold the
-  number of steps fits under. Not recognised: 0, whatever the steps.
+  number of steps fits under. Not recognised: 0, whatever the steps. The thresholds put full
+  marks at the *knee* of the measured recognition curve (``knee_steps``: the fewest steps
+  recognised for practically every seed, see docs/diffusion.md); fewer steps than the knee
+  may still be recognised for a lucky seed, and score less. The feedback never names the
+  knee: finding it is the exercise.
 """
 from __future__ import annotations
 
@@ -52,13 +56,28 @@ def score_generation(*, mode: str, target: tuple[int, int], recognition: Mapping
         if steps <= max_steps:
             score = float(grade)
             break
-    best = min((float(t[0]) for t in steps_thresholds), default=steps)
+    knee = knee_steps(steps_thresholds)
     fr = f"Reconnue en {steps} étape{'s' if steps > 1 else ''} : {seen_fr}"
     en = f"Recognised in {steps} step{'s' if steps > 1 else ''}: {seen_en}"
-    if score < 1:
-        fr += f" Pour la note maximale, il faut au plus {best:.0f} étape{'s' if best > 1 else ''}."
-        en += f" Full marks need at most {best:.0f} step{'s' if best > 1 else ''}."
+    if knee is not None and steps < knee:
+        fr += (" Mais à si peu d'étapes, le modèle ne dessine qu'une forme moyenne, reconnue pour une "
+               "partie des graines seulement : cette image tient de la chance. Essayez d'autres graines, "
+               "puis cherchez le nombre d'étapes qui marche à coup sûr.")
+        en += (" But at so few steps the model only draws an average shape, recognised for some seeds "
+               "only: this picture is luck. Try other seeds, then look for the number of steps that "
+               "works every time.")
+    elif score < 1:
+        fr += " Moins d'étapes donneraient une meilleure note : essayez d'en retirer."
+        en += " Fewer steps would score more: try removing some."
     return GradeResult(score=score, correct=score >= 0.999, feedback=i18n(fr, en), details=details)
+
+
+def knee_steps(steps_thresholds: Sequence[Sequence[float]]) -> int | None:
+    """The fewest steps that get the best grade of the thresholds (the knee they encode)."""
+    if not steps_thresholds:
+        return None
+    best = max(float(grade) for _, grade in steps_thresholds)
+    return int(min(float(steps) for steps, grade in steps_thresholds if float(grade) == best))
 
 
 def describe(recognition: Mapping[str, Any]) -> dict:

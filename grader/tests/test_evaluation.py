@@ -253,3 +253,26 @@ def test_architecture_report_agrees_with_keras():
     assert all(row["agrees"] for row in rows), [(r["name"], r["note"]) for r in rows]
     assert all(row["expected_params"] == layer.count_params()
                for row, layer in zip(rows, model.layers))
+
+
+def test_percentages_are_written_as_each_language_writes_them():
+    from grader.text import format_percent
+
+    assert format_percent(0.594, "fr") == "59,4\u00a0%" and format_percent(0.594, "en") == "59.4%"
+    assert format_percent(1, "fr", decimals=0) == "100\u00a0%"
+
+
+def test_a_low_accuracy_without_rescaling_names_the_likely_cause():
+    from grader.evaluation import input_scale_diagnosis
+
+    thresholds = [[0.5, 0.5], [0.7, 0.7], [0.9, 1.0]]
+    plain = ["InputLayer", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]
+    found = input_scale_diagnosis(accuracy=0.2, thresholds=thresholds, layer_classes=plain, predicted_share=0.9)
+    assert "Rescaling(1/255)" in found["fr"] and "normalised inside the model" in found["en"]
+    assert "90\u00a0%" in found["fr"] and "90%" in found["en"]  # the evidence: one class takes 90 %
+    quiet = input_scale_diagnosis(accuracy=0.2, thresholds=thresholds, layer_classes=plain, predicted_share=0.3)
+    assert quiet is not None and "Indice" not in quiet["fr"]
+    # A model that rescales itself, or one that reaches the first threshold, gets no such guess.
+    assert input_scale_diagnosis(accuracy=0.2, thresholds=thresholds, layer_classes=["Rescaling", *plain],
+                                 predicted_share=0.9) is None
+    assert input_scale_diagnosis(accuracy=0.55, thresholds=thresholds, layer_classes=plain, predicted_share=0.9) is None
