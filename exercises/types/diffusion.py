@@ -103,7 +103,9 @@ class DiffusionType(ExerciseType):
             "max_guidance": schedule.MAX_GUIDANCE,
             "target": {"caption": vocab.caption(fruit, colour), "fruit": fruit, "colour": colour,
                        "caption_en": vocab.caption_en(fruit, colour)},
-            "steps_thresholds": [list(t) for t in sorted(p["steps_thresholds"])] if p["mode"] == "fewest_steps" else [],
+            # Private ("_"): the thresholds say where the knee of the steps curve is, which is
+            # what the fewest-steps exercise asks the student to find.
+            "_steps_thresholds": [list(t) for t in sorted(p["steps_thresholds"])] if p["mode"] == "fewest_steps" else [],
             "generations_per_day": p["generations_per_day"],
         }
 
@@ -112,7 +114,7 @@ class DiffusionType(ExerciseType):
 
         target = variant["target"]
         return score_generation(mode=variant["mode"], target=(target["fruit"], target["colour"]),
-                                recognition=recognition, steps=steps, steps_thresholds=variant["steps_thresholds"])
+                                recognition=recognition, steps=steps, steps_thresholds=variant["_steps_thresholds"])
 
     def parse_answer(self, variant: Mapping[str, Any], answer: Any) -> dict[str, Any]:
         raise AnswerError(i18n(
