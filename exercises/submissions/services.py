@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -29,7 +31,16 @@ from django.utils.translation import gettext as _
 from config.i18n import localize
 from exercises.engine.policy import AttemptRefused, due_at_for, policy_state
 from exercises.engine.services import RegradeReport, attempt_record_graded, jsonable
-from exercises.jobs import GRADE_SUBMISSION_TASK, MAX_TRIES, finish, send_task, sweep, tries_exhausted
+from exercises.jobs import (
+    GRADE_SUBMISSION_TASK,
+    MAX_TRIES,
+    QuotaBusy,
+    finish,
+    quota_lock,
+    send_task,
+    sweep,
+    tries_exhausted,
+)
 from exercises.models import Attempt, Exercise, Submission
 from exercises.types import UPLOAD, grading_of
 from exercises.types.model import model_params
@@ -63,13 +74,9 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
             _("The file is %(size).1f MB; the limit is %(limit)s MB.") % {"size": upload.size / 2**20, "limit": p["max_file_mb"]},
             413,
         )
-    day_start = now - timedelta(days=1)
-    used_today = Submission.objects.filter(exercise=exercise, user=user, queued_at__gte=day_start).exclude(status=Status.REJECTED).count()
-    if used_today >= p["submissions_per_day"]:
-        raise SubmissionRefused(
-            _("You have used your %(n)s submissions of the last 24 hours. Try again later.") % {"n": p["submissions_per_day"]},
-            429,
-        )
+    # A first look without the lock: a student over the limit is told at once, before any upload
+    # is stored or checked. The count that decides is taken again under the lock below.
+    _refuse_over_quota(exercise=exercise, user=user, now=now, per_day=p["submissions_per_day"])
     digest = hashlib.sha256()
     for chunk in upload.chunks():
         digest.update(chunk)
@@ -82,15 +89,61 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
     try:
         check_model_file(Path(submission.file.path), filename=submission.original_name, max_bytes=max_bytes)
     except IntakeError as exc:
+        # A refused file is never kept (nothing will ever run it); the row keeps its name, size,
+        # digest and the reason, for the student and the teacher.
+        _delete_upload(submission)
         submission.status = Status.REJECTED
         submission.feedback = exc.message
         submission.finished_at = now
-        submission.save()
+        with _quota(submission):
+            submission.save()
         return submission
-    with transaction.atomic():
-        submission.save()
-        transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
+    try:
+        with _quota(submission):
+            # The slow part (storing, hashing, the intake) ran outside the lock; the count that
+            # admits the row and the row itself are one serialised step, so N parallel uploads
+            # against a limit of L accept exactly L.
+            _refuse_over_quota(exercise=exercise, user=user, now=now, per_day=p["submissions_per_day"])
+            submission.save()
+            transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
+    except SubmissionRefused:
+        _delete_upload(submission)
+        raise
     return submission
+
+
+def _refuse_over_quota(*, exercise: Exercise, user, now: datetime, per_day: int) -> None:
+    """Refuse (429) a student who has used the day's submissions of this exercise, or sent too many
+    refused files (they are deleted, and rate-limited by ``STRIDE_REJECTED_UPLOADS_PER_DAY``)."""
+    today = Submission.objects.filter(exercise=exercise, user=user, queued_at__gte=now - timedelta(days=1))
+    if today.exclude(status=Status.REJECTED).count() >= per_day:
+        raise SubmissionRefused(
+            _("You have used your %(n)s submissions of the last 24 hours. Try again later.") % {"n": per_day}, 429)
+    refused_cap = settings.STRIDE_REJECTED_UPLOADS_PER_DAY
+    if today.filter(status=Status.REJECTED).count() >= refused_cap:
+        raise SubmissionRefused(
+            _("%(n)s of your files were refused in the last 24 hours; read the reasons, fix the model, and try again "
+              "later.") % {"n": refused_cap}, 429)
+
+
+@contextmanager
+def _quota(submission: Submission) -> Iterator[None]:
+    try:
+        with quota_lock(user_id=submission.user_id):
+            yield
+    except QuotaBusy as exc:
+        _delete_upload(submission)
+        raise SubmissionRefused(exc.message, exc.status) from exc
+
+
+def _delete_upload(submission: Submission) -> None:
+    if not submission.file:
+        return
+    try:
+        submission.file.storage.delete(submission.file.name)
+    except OSError:
+        log.exception("could not remove the upload %s", submission.file.name)
+    submission.file = ""
 
 
 def _store_upload(submission: Submission, upload: UploadedFile) -> None:

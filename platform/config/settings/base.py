@@ -188,6 +188,9 @@ STRIDE_JOB_RESEND_SECONDS = env.int("STRIDE_JOB_RESEND_SECONDS", default=600)
 STRIDE_DIFFUSION_BATCH = env.int("STRIDE_DIFFUSION_BATCH", default=16)
 # Free (ungraded) lab generations per student and 24 hours; exercises set their own limit.
 STRIDE_LAB_GENERATIONS_PER_DAY = env.int("STRIDE_LAB_GENERATIONS_PER_DAY", default=200)
+# Model files the intake refuses, per student, exercise and 24 hours. A refused file is deleted at
+# once (the row keeps the reason) and does not use a submission; past this many, uploads wait.
+STRIDE_REJECTED_UPLOADS_PER_DAY = env.int("STRIDE_REJECTED_UPLOADS_PER_DAY", default=20)
 # Whether `manage.py seed_demo` may create the demo accounts (known passwords): yes on a laptop
 # and for `make run`; production.py turns it off for good.
 STRIDE_DEMO_ACCOUNTS = env.bool("STRIDE_DEMO_ACCOUNTS", default=True)
