@@ -853,6 +853,9 @@ def _read_predictions(path: Path, n: int, k: int) -> tuple[np.ndarray | None, di
 def _write_new(path: Path, write) -> None:
     # O_EXCL: never follow a link planted in a folder that a child owns.
     with open(path, "xb") as handle:
+        # The worker's umask is 077 (config.processes): as root, the job's uid must still read
+        # its inputs. Its scratch folder (0700, its own) keeps everyone else out.
+        os.fchmod(handle.fileno(), 0o644)
         write(handle)
 
 

@@ -41,6 +41,7 @@ def test_a_refused_file_is_deleted_its_reason_kept_and_it_uses_no_submission(exe
     good = write_archive(tmp_path / "good.keras").read_bytes()
     accepted = [submission_create(exercise=exercise, user=user, upload=upload(good)) for _ in range(2)]
     assert [s.status for s in accepted] == ["queued", "queued"]
+    assert all(Path(s.file.path).stat().st_mode & 0o777 == 0o600 for s in accepted)  # FILE_UPLOAD_PERMISSIONS
     assert sorted(p.name for p in user_folder(user).iterdir()) == sorted(Path(s.file.name).name for s in accepted)
     with pytest.raises(SubmissionRefused) as over:
         submission_create(exercise=exercise, user=user, upload=upload(good))
