@@ -235,11 +235,16 @@ def submission_grade(*, submission_id: int, run_model: Callable) -> GradeOutcome
         return _fail(submission, token, Status.FAILED, result.error or i18n("Le modèle a échoué.", "The model failed."))
     metrics = score_predictions(probabilities=result.predictions, labels=y, public_mask=public)
     score = float(grade_from_accuracy(metrics.accuracy, p["thresholds"]))
+    # The public split's own confusion matrix: all a student may see before the due date (the
+    # whole set's would give the private accuracy away: engine.visibility.PRIVATE_METRICS).
+    public_confusion = score_predictions(probabilities=result.predictions[public], labels=y[public],
+                                         public_mask=np.ones(int(public.sum()), dtype=bool)).confusion
     names = [n.get("fr") if isinstance(n, dict) else str(n) for n in spec.class_names]
-    png = confusion_matrix_png(np.asarray(metrics.confusion), names)
-    storage, png_name = submission.file.storage, confusion_png_name(submission.file.name)
-    storage.delete(png_name)  # a regrade writes it again under the same name
-    storage.save(png_name, ContentFile(png))
+    storage = submission.file.storage
+    for split, confusion in (("all", metrics.confusion), ("public", public_confusion)):
+        png_name = confusion_png_name(submission.file.name, split=split)
+        storage.delete(png_name)  # a regrade writes it again under the same name
+        storage.save(png_name, ContentFile(confusion_matrix_png(np.asarray(confusion), names)))
     report = architecture_report(
         input_shape=tuple(spec.input_shape), layers_from_sandbox=result.layers,
         layer_configs={layer.name: layer.config for layer in intake.layers},
@@ -255,6 +260,7 @@ def submission_grade(*, submission_id: int, run_model: Callable) -> GradeOutcome
         metrics={
             "accuracy": metrics.accuracy, "public_accuracy": metrics.public_accuracy,
             "private_accuracy": metrics.private_accuracy, "confusion": jsonable(metrics.confusion),
+            "public_confusion": jsonable(public_confusion), "n_public": metrics.public_count,
             "public_grade": float(grade_from_accuracy(metrics.public_accuracy, p["thresholds"])),
             "param_count": result.param_count, "sandbox_seconds": round(result.seconds, 3), "n_test": int(len(y)),
         },
