@@ -87,7 +87,8 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
     )
     _store_upload(submission, upload)
     try:
-        check_model_file(Path(submission.file.path), filename=submission.original_name, max_bytes=max_bytes)
+        intake = check_model_file(Path(submission.file.path), filename=submission.original_name, max_bytes=max_bytes)
+        _refuse_over_budget(estimated=intake.estimated_params, budget=int(p["max_params"]))
     except IntakeError as exc:
         # A refused file is never kept (nothing will ever run it); the row keeps its name, size,
         # digest and the reason, for the student and the teacher.
@@ -110,6 +111,20 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
         _delete_upload(submission)
         raise
     return submission
+
+
+def _refuse_over_budget(*, estimated: int, budget: int) -> None:
+    """The exercise's parameter budget, from a count the trusted side computed (``IntakeError``)."""
+    from grader.intake import IntakeError
+    from grader.text import format_int
+
+    if estimated > budget:
+        raise IntakeError(code="over_budget", message=i18n(
+            f"Le modèle a {format_int(estimated, 'fr')} paramètres, plus que la limite de {format_int(budget, 'fr')} "
+            "fixée par l'exercice. Réduisez le nombre de filtres ou de neurones, ou ajoutez du pooling avant les "
+            "couches denses.",
+            f"The model has {format_int(estimated, 'en')} parameters, more than the exercise's limit of "
+            f"{format_int(budget, 'en')}. Use fewer filters or units, or pool before the dense layers."))
 
 
 def _refuse_over_quota(*, exercise: Exercise, user, now: datetime, per_day: int) -> None:
@@ -221,6 +236,9 @@ def submission_grade(*, submission_id: int, run_model: Callable) -> GradeOutcome
     path = Path(submission.file.path)
     try:
         intake = check_model_file(path, filename=submission.original_name, max_bytes=int(float(p["max_file_mb"]) * 2**20))
+        # The trusted parent checks the budget itself, from the config: the jail's own count is a
+        # second opinion from untrusted code, never the only one.
+        _refuse_over_budget(estimated=intake.estimated_params, budget=int(p["max_params"]))
     except IntakeError as exc:
         return _fail(submission, token, Status.REJECTED, exc.message)
     x, y, public = hidden_test_set(exercise=exercise)
@@ -233,6 +251,10 @@ def submission_grade(*, submission_id: int, run_model: Callable) -> GradeOutcome
     Submission.objects.filter(pk=submission.pk, claim_token=token).update(progress=85)
     if not result.ok:
         return _fail(submission, token, Status.FAILED, result.error or i18n("Le modèle a échoué.", "The model failed."))
+    try:
+        _refuse_over_budget(estimated=result.param_count, budget=int(p["max_params"]))
+    except IntakeError as exc:
+        return _fail(submission, token, Status.FAILED, exc.message)
     metrics = score_predictions(probabilities=result.predictions, labels=y, public_mask=public)
     score = float(grade_from_accuracy(metrics.accuracy, p["thresholds"]))
     # The public split's own confusion matrix: all a student may see before the due date (the

@@ -63,3 +63,32 @@ def test_refused_files_are_rate_limited(exercise, tmp_path, settings):
     # Another student is not affected.
     other = student(exercise.course, username="other")
     assert submission_create(exercise=exercise, user=other, upload=upload(bad)).status == "rejected"
+
+
+def test_the_parameter_budget_is_checked_from_the_intake_estimate_at_upload(exercise, tmp_path):
+    exercise.params = {**exercise.params, "max_params": 5000}  # the small CNN has 11,030
+    exercise.save()
+    user = student(exercise.course)
+    model = write_archive(tmp_path / "m.keras").read_bytes()
+    refused = submission_create(exercise=exercise, user=user, upload=upload(model))
+    assert refused.status == "rejected" and "11,030" in refused.feedback["en"] and "5000" in refused.feedback["en"].replace(",", "")
+
+
+def test_the_worker_checks_the_budget_itself_before_any_model_runs(exercise, tmp_path):
+    from exercises.submissions.services import submission_grade
+
+    user = student(exercise.course)
+    model = write_archive(tmp_path / "m.keras").read_bytes()
+    queued = submission_create(exercise=exercise, user=user, upload=upload(model))
+    assert queued.status == "queued"
+    # The teacher lowers the budget after the upload: the trusted parent refuses it from the
+    # config's count; the jail is never asked (its count would come from untrusted code).
+    Exercise.objects.filter(pk=exercise.pk).update(params={**exercise.params, "max_params": 5000})
+
+    def run_model(**kwargs):
+        raise AssertionError("the sandbox must not run a model over the budget")
+
+    outcome = submission_grade(submission_id=queued.pk, run_model=run_model)
+    queued.refresh_from_db()
+    assert outcome.status == "rejected" and queued.status == "rejected"
+    assert "11,030" in queued.feedback["en"]

@@ -107,10 +107,17 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "courses:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# django-axes: lock a username+IP pair after repeated failures.
+# django-axes: lock a username+IP pair after repeated failures, and an address after many
+# failures over all usernames (accounts.lockout). The address is the client's as the trusted
+# proxies pass it (accounts.client_ip): set STRIDE_TRUSTED_PROXY_COUNT to the number of reverse
+# proxies in front of gunicorn (0: none, X-Forwarded-For is ignored).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "accounts.lockout.StrideAxesHandler"
+AXES_CLIENT_IP_CALLABLE = "accounts.client_ip.client_ip_address"
+STRIDE_TRUSTED_PROXY_COUNT = env.int("STRIDE_TRUSTED_PROXY_COUNT", default=0)
+STRIDE_LOGIN_FAILURES_PER_ADDRESS = env.int("STRIDE_LOGIN_FAILURES_PER_ADDRESS", default=100)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
 # JSON under /api/, the template elsewhere.
