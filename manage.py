@@ -12,6 +12,9 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "platform"))
     sys.path.insert(1, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    from config.processes import private_files
+
+    private_files()  # the database, uploads, the secret key: Stride's own (umask 077)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

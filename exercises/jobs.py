@@ -15,16 +15,19 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Model, Q, Sum
+from django.contrib.auth import get_user_model
+from django.db import OperationalError, connection, transaction
+from django.db.models import F, Model, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,44 @@ def _sender() -> ThreadPoolExecutor:
         if _SENDER is None or _SENDER[0] != os.getpid():
             _SENDER = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="stride-send"))
         return _SENDER[1]
+
+
+class QuotaBusy(Exception):
+    """Another upload or generation of the same student held the lock for too long (SQLite's
+    busy timeout ran out): a 409 "try again", never a 500, and nothing was recorded."""
+
+    status = 409
+
+    def __init__(self):
+        self.message = _("Another request of yours was being recorded at the same moment. Please try again.")
+        super().__init__(self.message)
+
+
+@contextmanager
+def quota_lock(*, user_id: int) -> Iterator[None]:
+    """A transaction in which one student's daily count and the row it admits are serialised.
+
+    Count the rows of the last 24 hours and create the new one inside it: two requests of the
+    same student never both see "9 of 10 used". PostgreSQL: the user's row lock
+    (``SELECT ... FOR UPDATE``), as ``attempt_submit`` locks the enrolment; other students are
+    never blocked. SQLite has no row lock: the transaction's first statement is a write (an
+    UPDATE that changes nothing), so it takes the database's write lock at once and a
+    concurrent one waits for the busy timeout instead of reading a count that is about to be
+    stale; a timeout that runs out is ``QuotaBusy``.
+    """
+    User = get_user_model()
+    try:
+        with transaction.atomic():
+            if connection.vendor == "sqlite":
+                pk = User._meta.pk.attname
+                User.objects.filter(pk=user_id).update(**{pk: F(pk)})
+            else:
+                list(User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True))
+            yield
+    except OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        raise QuotaBusy() from exc
 
 
 def send_task(name: str, row_id: int, model: type[Model]) -> bool:

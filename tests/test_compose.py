@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,8 +22,21 @@ def compose() -> dict:
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
 def test_docker_compose_config_validates():
-    out = subprocess.run(["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "FLOWER_BASIC_AUTH": "admin:secret"}
+    out = subprocess.run(["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
+    # Without a password for Flower the stack refuses to start, saying why.
+    env.pop("FLOWER_BASIC_AUTH")
+    out = subprocess.run(["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode != 0 and "FLOWER_BASIC_AUTH" in out.stderr
+
+
+def test_flower_is_on_loopback_only_and_asks_for_a_password(compose):
+    flower = compose["services"]["flower"]
+    assert all(str(port).startswith("127.0.0.1:") for port in flower["ports"]), flower["ports"]
+    assert "FLOWER_BASIC_AUTH" in flower["environment"]
+    # Flower's own environment still runs Stride's settings (the merge key is shallow).
+    assert flower["environment"]["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
 
 
 def test_every_service_is_there(compose):

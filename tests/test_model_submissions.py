@@ -103,6 +103,13 @@ def test_a_trained_model_is_graded_like_the_test_grades_it(live_worker, tmp_path
     confusion = browser.get(f"/submissions/{sub.pk}/confusion.png")
     assert confusion.status_code == 200 and confusion["Content-Type"] == "image/png"
     assert confusion["X-Content-Type-Options"] == "nosniff"
+    # The public split's own confusion matrix, computed by the worker from the same predictions.
+    assert result["metrics"]["n_public"] == int(public.sum())
+    expected_public = np.zeros((variant["num_classes"],) * 2, dtype=int)
+    np.add.at(expected_public, (y[public], predictions[public]), 1)
+    assert result["metrics"]["public_confusion"] == expected_public.tolist()
+    public_png = api.get(result["pictures"]["public"])
+    assert public_png.status_code == 200 and public_png["Content-Type"] == "image/png"
     board = api.get(f"/api/v1/exercises/{exercise.pk}/leaderboard").json()
     assert board[0]["username"] == "modeller"
     assert "Cause probable" not in result["feedback"]  # it rescales inside itself

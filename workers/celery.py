@@ -60,7 +60,18 @@ def _broker_folders(sender, **kwargs) -> None:
         Path(backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
 
 
-from celery.signals import worker_process_init, worker_process_shutdown  # noqa: E402
+from celery.signals import beat_init, celeryd_init, worker_process_init, worker_process_shutdown  # noqa: E402
+
+
+@celeryd_init.connect
+@beat_init.connect
+def _private_files(**kwargs) -> None:
+    """A worker or beat writes only private files (umask 077): pictures, cached hidden sets, beat's
+    schedule (which beat loads with pickle). Connected to the worker's and beat's start only: the
+    web process imports this module too, and sets its own umask (config.wsgi, manage.py)."""
+    from config.processes import private_files
+
+    private_files()
 
 
 @worker_process_init.connect

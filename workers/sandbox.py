@@ -441,7 +441,7 @@ class _Pool:
     def scratch_root(self) -> Path:
         if self.root is None or not self.root.is_dir():
             base = Path(os.environ.get("STRIDE_SANDBOX_DIR") or tempfile.gettempdir())
-            base.mkdir(parents=True, exist_ok=True)
+            _traversable_folder(base)
             _remove_stale_roots(base)
             self.root = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-",
                                               dir=base))
@@ -850,9 +850,25 @@ def _read_predictions(path: Path, n: int, k: int) -> tuple[np.ndarray | None, di
 # The job
 # --------------------------------------------------------------------------------------
 
+def _traversable_folder(path: Path) -> None:
+    """Create ``path`` (and its missing parents) so that the job's uid can pass through it, under
+    the worker's umask 077: 0711, never listable. A folder that exists already is left as it is."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+            os.chmod(folder, 0o711)
+
+
 def _write_new(path: Path, write) -> None:
     # O_EXCL: never follow a link planted in a folder that a child owns.
     with open(path, "xb") as handle:
+        # The worker's umask is 077 (config.processes): as root, the job's uid must still read
+        # its inputs. Its scratch folder (0700, its own) keeps everyone else out.
+        os.fchmod(handle.fileno(), 0o644)
         write(handle)
 
 

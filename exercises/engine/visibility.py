@@ -11,7 +11,8 @@ course A who joined course B as a student is a student in B):
 - and the **private split** of a model exercise (the accuracy on the whole hidden test set, its
   confusion matrix and picture, the number of test examples, and the grade computed from it)
   only once the grade is released and the due date has passed: Kaggle-style, the public split
-  is all a student sees while the competition runs;
+  (its accuracy, its own confusion matrix and picture, its size) is all a student sees while
+  the competition runs;
 - and the **worked solution** (the grader's full feedback, which names the expected answer, and
   the exercise's explanation) under the exercise's feedback policy: at once for a practice
   exercise ("solution at once"), otherwise only once the student has it right, has no attempt
@@ -31,7 +32,8 @@ from courses.selectors import course_role
 from exercises.models import Exercise
 from exercises.types import get_type
 
-# What the private split holds in a model submission's metrics.
+# What the private split holds in a model submission's metrics. The public split's own
+# ("public_accuracy", "public_confusion", "n_public") is what a student sees before the due date.
 PRIVATE_METRICS = ("accuracy", "private_accuracy", "confusion", "n_test")
 
 

@@ -31,9 +31,11 @@ from exercises.engine.variants import variant_generate
 from exercises.jobs import (
     GENERATE_TASK,
     MAX_TRIES,
+    QuotaBusy,
     device_budget_for,
     device_budget_refusal,
     finish,
+    quota_lock,
     send_task,
     sweep,
     tries_exhausted,
@@ -100,35 +102,48 @@ def generation_create(*, user, course, exercise: Exercise | None = None, prompt,
     now = now or timezone.now()
     checked = generation_settings_check(prompt=prompt, steps=steps, seed=seed, guidance=guidance)
     late = False
-    recent = Generation.objects.filter(user=user, queued_at__gte=now - timedelta(days=1)).exclude(status=Status.FAILED)
-    if exercise is not None:
-        if grading_of(exercise) != GENERATION:
-            raise GenerationRefused(_("This exercise does not take generations."), 400)
-        mine = Generation.objects.filter(exercise=exercise, user=user).exclude(status=Status.FAILED)
-        state = policy_state(exercise=exercise, attempts_used=mine.count(), now=now,
-                             due_at=due_at_for(exercise=exercise, user=user))
-        if state.closed:
-            raise GenerationRefused(_("The due date has passed and this exercise is closed."))
-        if state.attempts_left == 0:
-            raise GenerationRefused(_("You have used all your attempts."))
-        per_day = diffusion_params(exercise.params)["generations_per_day"]
-        if recent.filter(exercise=exercise).count() >= per_day:
-            raise GenerationRefused(_("You have used your %(n)s generations of the last 24 hours for this exercise. "
-                                      "Try again later.") % {"n": per_day}, 429)
-        late = state.late
-    elif recent.filter(exercise__isnull=True).count() >= _lab_per_day():
-        raise GenerationRefused(_("You have used your %(n)s lab generations of the last 24 hours. Try again later.")
-                                % {"n": _lab_per_day()}, 429)
-    budget = device_budget_for(user=user, course=course, now=now)
-    if budget.exhausted:
-        raise GenerationRefused(device_budget_refusal(budget), 429)
-    with transaction.atomic():
-        generation = Generation.objects.create(
-            course=course, exercise=exercise, user=user, prompt=checked.prompt, steps=checked.steps, seed=checked.seed,
-            guidance=checked.guidance, late=late, queued_at=now,
-        )
-        transaction.on_commit(lambda: generation_enqueue(generation_id=generation.pk))
+    if exercise is not None and grading_of(exercise) != GENERATION:
+        raise GenerationRefused(_("This exercise does not take generations."), 400)
+    try:
+        # The counts and the new row are one serialised step per student (exercises.jobs.quota_lock):
+        # N parallel requests against a limit of L accept exactly L.
+        with quota_lock(user_id=user.pk):
+            if exercise is not None:
+                late = _refuse_exercise_generation(exercise=exercise, user=user, now=now)
+            elif _recent(user=user, now=now).filter(exercise__isnull=True).count() >= _lab_per_day():
+                raise GenerationRefused(_("You have used your %(n)s lab generations of the last 24 hours. Try again "
+                                          "later.") % {"n": _lab_per_day()}, 429)
+            budget = device_budget_for(user=user, course=course, now=now)
+            if budget.exhausted:
+                raise GenerationRefused(device_budget_refusal(budget), 429)
+            generation = Generation.objects.create(
+                course=course, exercise=exercise, user=user, prompt=checked.prompt, steps=checked.steps,
+                seed=checked.seed, guidance=checked.guidance, late=late, queued_at=now,
+            )
+            transaction.on_commit(lambda: generation_enqueue(generation_id=generation.pk))
+    except QuotaBusy as exc:
+        raise GenerationRefused(exc.message, exc.status) from exc
     return generation
+
+
+def _recent(*, user, now: datetime):
+    return Generation.objects.filter(user=user, queued_at__gte=now - timedelta(days=1)).exclude(status=Status.FAILED)
+
+
+def _refuse_exercise_generation(*, exercise: Exercise, user, now: datetime) -> bool:
+    """Refuse a generation the exercise's policy or daily limit does not allow; whether it is late."""
+    mine = Generation.objects.filter(exercise=exercise, user=user).exclude(status=Status.FAILED)
+    state = policy_state(exercise=exercise, attempts_used=mine.count(), now=now,
+                         due_at=due_at_for(exercise=exercise, user=user))
+    if state.closed:
+        raise GenerationRefused(_("The due date has passed and this exercise is closed."))
+    if state.attempts_left == 0:
+        raise GenerationRefused(_("You have used all your attempts."))
+    per_day = diffusion_params(exercise.params)["generations_per_day"]
+    if _recent(user=user, now=now).filter(exercise=exercise).count() >= per_day:
+        raise GenerationRefused(_("You have used your %(n)s generations of the last 24 hours for this exercise. "
+                                  "Try again later.") % {"n": per_day}, 429)
+    return state.late
 
 
 def generation_enqueue(*, generation_id: int) -> bool:

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import FileResponse
+from django.urls import reverse
 from ninja import Field, File, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
@@ -34,6 +35,9 @@ class SubmissionOut(Schema):
     score: float | None
     metrics: dict[str, Any]
     feedback: str | None
+    # The confusion matrix pictures the viewer may see ("public": the public split's, "all": the
+    # whole hidden set's, after the due date), fetched with the same session or Bearer token.
+    pictures: dict[str, str]
     position: int | None
     progress: int
     queued_at: datetime
@@ -104,6 +108,7 @@ def _submission_payload(submission, *, viewer) -> dict:
         "score": submission.score if vis.score else None,
         "metrics": metrics_for(submission.metrics, vis),
         "feedback": feedback,
+        "pictures": _pictures(submission, vis),
         "position": submission_position(submission=submission),
         "progress": submission.progress,
         "queued_at": submission.queued_at,
@@ -112,6 +117,17 @@ def _submission_payload(submission, *, viewer) -> dict:
         "device": submission.device,
         "device_seconds": submission.device_seconds,
     }
+
+
+def _pictures(submission, vis) -> dict[str, str]:
+    if submission.status != "done" or not vis.released:
+        return {}
+    pictures = {}
+    if "public_confusion" in submission.metrics:
+        pictures["public"] = reverse("exercises:submission_confusion_public", args=[submission.pk])
+    if vis.private:
+        pictures["all"] = reverse("exercises:submission_confusion", args=[submission.pk])
+    return pictures
 
 
 @router.get("/exercises/{exercise_id}/leaderboard", response={200: list[LeaderboardRowOut], 400: ErrorOut, 404: ErrorOut},

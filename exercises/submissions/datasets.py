@@ -3,11 +3,17 @@
 The training set is generated from the exercise's seed and cached; the hidden test set is the
 teacher's upload when there is one, generated otherwise. It never leaves the server: the
 sandbox sees its inputs only, and the public/private split is drawn from a seed.
+
+The generator is public (``grader.datasets``) and so is the course YAML (``test_seed``): a
+hidden set generated from that seed could be rebuilt by anyone. So the seeds of the hidden set
+and of its split are HMACs of those public numbers under a server secret
+(``STRIDE_HIDDEN_SET_KEY``, derived from ``SECRET_KEY`` when unset), never the YAML's seed.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import os
 import tempfile
 from pathlib import Path
@@ -21,11 +27,16 @@ from exercises.models import Exercise, HiddenTestSet
 from exercises.types.model import model_params
 from grader.datasets import DATASETS, generate, load_test_set
 
+CONFUSION_SPLITS = ("all", "public")
 
-def confusion_png_name(model_name: str) -> str:
-    """The storage name of a submission's confusion matrix, beside its model file."""
+
+def confusion_png_name(model_name: str, *, split: str = "all") -> str:
+    """The storage name of a submission's confusion matrix picture, beside its model file:
+    ``all`` for the whole hidden set (private until the due date), ``public`` for its public split."""
+    if split not in CONFUSION_SPLITS:
+        raise ValueError(f"unknown split {split!r}")
     stem, _dot, _ext = model_name.rpartition(".")
-    return f"{stem or model_name}-confusion.png"
+    return f"{stem or model_name}-confusion{'-public' if split == 'public' else ''}.png"
 
 
 def _cache_dir(name: str) -> Path:
@@ -52,6 +63,20 @@ def training_set_path(*, exercise: Exercise) -> Path:
     return path
 
 
+def hidden_set_key() -> bytes:
+    """The server secret the hidden sets' seeds are keyed by."""
+    key = settings.STRIDE_HIDDEN_SET_KEY
+    if key:
+        return key.encode()
+    return hmac.new(settings.SECRET_KEY.encode(), b"stride.hidden-test-set", hashlib.sha256).digest()
+
+
+def hidden_seed(*parts: object) -> int:
+    """A 63-bit seed: an HMAC-SHA256 of the public ``parts`` under the hidden-set key."""
+    message = "\x1f".join(str(part) for part in parts).encode()
+    return int.from_bytes(hmac.new(hidden_set_key(), message, hashlib.sha256).digest()[:8], "big") >> 1
+
+
 def hidden_test_set(*, exercise: Exercise) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The hidden test set (x, y) and its public mask. It never leaves the server."""
     p = model_params(exercise.params)
@@ -61,12 +86,15 @@ def hidden_test_set(*, exercise: Exercise) -> tuple[np.ndarray, np.ndarray, np.n
         # From the store, once per host and file version (the name carries its hash).
         path = storage_cached_copy(storage=uploaded.file.storage, name=uploaded.file.name,
                                    key=f"testset-{uploaded.sha256}.npz")
-        split_seed = int(uploaded.sha256[:8], 16)
+        split_seed = hidden_seed("split", uploaded.sha256)
     else:
-        path = _cache_dir("hidden") / f"{p['dataset']}-test-{p['test_seed']}-{p['test_size']}.npz"
+        seed = hidden_seed("test", p["dataset"], p["test_seed"], p["test_size"])
+        # The file's name says nothing of the seed: a digest of it, under var/ (the jail never sees var/).
+        tag = hashlib.sha256(str(seed).encode()).hexdigest()[:16]
+        path = _cache_dir("hidden") / f"{p['dataset']}-test-{tag}-{p['test_size']}.npz"
         if not path.exists():
-            _atomic_npz(path, *generate(p["dataset"], n=p["test_size"], seed=p["test_seed"]))
-        split_seed = p["test_seed"]
+            _atomic_npz(path, *generate(p["dataset"], n=p["test_size"], seed=seed))
+        split_seed = hidden_seed("split", p["dataset"], p["test_seed"], p["test_size"])
     x, y = _load_test_set_cached(str(path), path.stat().st_mtime_ns, tuple(spec.input_shape), len(spec.class_names))
     order = np.random.default_rng(split_seed).permutation(len(y))
     public = np.zeros(len(y), dtype=bool)

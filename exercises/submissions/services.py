@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -32,9 +34,11 @@ from exercises.engine.services import RegradeReport, attempt_record_graded, json
 from exercises.jobs import (
     GRADE_SUBMISSION_TASK,
     MAX_TRIES,
+    QuotaBusy,
     device_budget_for,
     device_budget_refusal,
     finish,
+    quota_lock,
     send_task,
     sweep,
     tries_exhausted,
@@ -72,13 +76,9 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
             _("The file is %(size).1f MB; the limit is %(limit)s MB.") % {"size": upload.size / 2**20, "limit": p["max_file_mb"]},
             413,
         )
-    day_start = now - timedelta(days=1)
-    used_today = Submission.objects.filter(exercise=exercise, user=user, queued_at__gte=day_start).exclude(status=Status.REJECTED).count()
-    if used_today >= p["submissions_per_day"]:
-        raise SubmissionRefused(
-            _("You have used your %(n)s submissions of the last 24 hours. Try again later.") % {"n": p["submissions_per_day"]},
-            429,
-        )
+    # A first look without the lock: a student over the limit is told at once, before any upload
+    # is stored or checked. The count that decides is taken again under the lock below.
+    _refuse_over_quota(exercise=exercise, user=user, now=now, per_day=p["submissions_per_day"])
     budget = device_budget_for(user=user, course=exercise.course, now=now)
     if budget.exhausted:
         raise SubmissionRefused(device_budget_refusal(budget), 429)
@@ -93,21 +93,82 @@ def submission_create(*, exercise: Exercise, user, upload: UploadedFile, now: da
     # The intake checks read the upload where it lies on this host, before it goes to the store.
     with upload_local_path(upload) as local:
         try:
-            check_model_file(local, filename=submission.original_name, max_bytes=max_bytes)
+            intake = check_model_file(local, filename=submission.original_name, max_bytes=max_bytes)
+            # The trusted side checks the parameter budget itself, from the config.
+            _refuse_over_budget(estimated=intake.estimated_params, budget=int(p["max_params"]))
             refused = None
         except IntakeError as exc:
             refused = exc.message
-    _store_upload(submission, upload)
     if refused is not None:
+        # A refused file is never stored (nothing will ever run it); the row keeps its name, size,
+        # digest and the reason, for the student and the teacher.
         submission.status = Status.REJECTED
         submission.feedback = refused
         submission.finished_at = now
-        submission.save()
+        with _quota(submission):
+            submission.save()
         return submission
-    with transaction.atomic():
-        submission.save()
-        transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
+    _store_upload(submission, upload)
+    try:
+        with _quota(submission):
+            # The slow part (storing, hashing, the intake) ran outside the lock; the count that
+            # admits the row and the row itself are one serialised step, so N parallel uploads
+            # against a limit of L accept exactly L.
+            _refuse_over_quota(exercise=exercise, user=user, now=now, per_day=p["submissions_per_day"])
+            submission.save()
+            transaction.on_commit(lambda: submission_enqueue(submission_id=submission.pk))
+    except SubmissionRefused:
+        _delete_upload(submission)
+        raise
     return submission
+
+
+def _refuse_over_budget(*, estimated: int, budget: int) -> None:
+    """The exercise's parameter budget, from a count the trusted side computed (``IntakeError``)."""
+    from grader.intake import IntakeError
+    from grader.text import format_int
+
+    if estimated > budget:
+        raise IntakeError(code="over_budget", message=i18n(
+            f"Le modèle a {format_int(estimated, 'fr')} paramètres, plus que la limite de {format_int(budget, 'fr')} "
+            "fixée par l'exercice. Réduisez le nombre de filtres ou de neurones, ou ajoutez du pooling avant les "
+            "couches denses.",
+            f"The model has {format_int(estimated, 'en')} parameters, more than the exercise's limit of "
+            f"{format_int(budget, 'en')}. Use fewer filters or units, or pool before the dense layers."))
+
+
+def _refuse_over_quota(*, exercise: Exercise, user, now: datetime, per_day: int) -> None:
+    """Refuse (429) a student who has used the day's submissions of this exercise, or sent too many
+    refused files (they are deleted, and rate-limited by ``STRIDE_REJECTED_UPLOADS_PER_DAY``)."""
+    today = Submission.objects.filter(exercise=exercise, user=user, queued_at__gte=now - timedelta(days=1))
+    if today.exclude(status=Status.REJECTED).count() >= per_day:
+        raise SubmissionRefused(
+            _("You have used your %(n)s submissions of the last 24 hours. Try again later.") % {"n": per_day}, 429)
+    refused_cap = settings.STRIDE_REJECTED_UPLOADS_PER_DAY
+    if today.filter(status=Status.REJECTED).count() >= refused_cap:
+        raise SubmissionRefused(
+            _("%(n)s of your files were refused in the last 24 hours; read the reasons, fix the model, and try again "
+              "later.") % {"n": refused_cap}, 429)
+
+
+@contextmanager
+def _quota(submission: Submission) -> Iterator[None]:
+    try:
+        with quota_lock(user_id=submission.user_id):
+            yield
+    except QuotaBusy as exc:
+        _delete_upload(submission)
+        raise SubmissionRefused(exc.message, exc.status) from exc
+
+
+def _delete_upload(submission: Submission) -> None:
+    if not submission.file:
+        return
+    try:
+        submission.file.storage.delete(submission.file.name)
+    except OSError:
+        log.exception("could not remove the upload %s", submission.file.name)
+    submission.file = ""
 
 
 def _store_upload(submission: Submission, upload: UploadedFile) -> None:
@@ -206,6 +267,9 @@ def submission_grade(*, submission_id: int, run_model: Callable, device: str = "
         try:
             intake = check_model_file(path, filename=submission.original_name,
                                       max_bytes=int(float(p["max_file_mb"]) * 2**20))
+            # The trusted parent checks the budget itself, from the config: the jail's own count
+            # (below) is a second opinion from untrusted code, never the only one.
+            _refuse_over_budget(estimated=intake.estimated_params, budget=int(p["max_params"]))
         except IntakeError as exc:
             return _fail(submission, token, Status.REJECTED, exc.message)
         x, y, public = hidden_test_set(exercise=exercise)
@@ -217,13 +281,22 @@ def submission_grade(*, submission_id: int, run_model: Callable, device: str = "
     Submission.objects.filter(pk=submission.pk, claim_token=token).update(progress=85)
     if not result.ok:
         return _fail(submission, token, Status.FAILED, result.error or i18n("Le modèle a échoué.", "The model failed."))
+    try:
+        _refuse_over_budget(estimated=result.param_count, budget=int(p["max_params"]))
+    except IntakeError as exc:
+        return _fail(submission, token, Status.FAILED, exc.message)
     metrics = score_predictions(probabilities=result.predictions, labels=y, public_mask=public)
     score = float(grade_from_accuracy(metrics.accuracy, p["thresholds"]))
+    # The public split's own confusion matrix: all a student may see before the due date (the
+    # whole set's would give the private accuracy away: engine.visibility.PRIVATE_METRICS).
+    public_confusion = score_predictions(probabilities=result.predictions[public], labels=y[public],
+                                         public_mask=np.ones(int(public.sum()), dtype=bool)).confusion
     names = [n.get("fr") if isinstance(n, dict) else str(n) for n in spec.class_names]
-    png = confusion_matrix_png(np.asarray(metrics.confusion), names)
-    storage, png_name = submission.file.storage, confusion_png_name(submission.file.name)
-    storage.delete(png_name)  # a regrade writes it again under the same name
-    storage.save(png_name, ContentFile(png))
+    storage = submission.file.storage
+    for split, confusion in (("all", metrics.confusion), ("public", public_confusion)):
+        png_name = confusion_png_name(submission.file.name, split=split)
+        storage.delete(png_name)  # a regrade writes it again under the same name
+        storage.save(png_name, ContentFile(confusion_matrix_png(np.asarray(confusion), names)))
     report = architecture_report(
         input_shape=tuple(spec.input_shape), layers_from_sandbox=result.layers,
         layer_configs={layer.name: layer.config for layer in intake.layers},
@@ -248,6 +321,7 @@ def submission_grade(*, submission_id: int, run_model: Callable, device: str = "
         metrics={
             "accuracy": metrics.accuracy, "public_accuracy": metrics.public_accuracy,
             "private_accuracy": metrics.private_accuracy, "confusion": jsonable(metrics.confusion),
+            "public_confusion": jsonable(public_confusion), "n_public": metrics.public_count,
             "public_grade": float(grade_from_accuracy(metrics.public_accuracy, p["thresholds"])),
             "param_count": result.param_count, "sandbox_seconds": round(result.seconds, 3), "n_test": int(len(y)),
         },

@@ -10,4 +10,6 @@ urlpatterns = [
     path("exercises/<int:exercise_id>/backbone.keras", views.backbone_download, name="backbone"),
     path("submissions/<int:submission_id>/", views.submission_status, name="submission"),
     path("submissions/<int:submission_id>/confusion.png", views.submission_confusion, name="submission_confusion"),
+    path("submissions/<int:submission_id>/confusion-public.png", views.submission_confusion, {"split": "public"},
+         name="submission_confusion_public"),
 ]

@@ -87,17 +87,22 @@ def submission_status(request, submission_id: int):
 
 @login_or_bearer_required
 @require_GET
-def submission_confusion(request, submission_id: int):
-    """The confusion matrix picture: computed on the whole hidden set, so it is part of the
-    private split (the visibility rule); only through this authenticated view."""
+def submission_confusion(request, submission_id: int, split: str = "all"):
+    """A confusion matrix picture, only through this authenticated view. ``all`` is computed on
+    the whole hidden set: part of the private split (the visibility rule), it waits for the due
+    date. ``public`` is the public split's own, shown once the grade is released."""
     submission = submission_get_for_user(user=request.user, submission_id=submission_id)
-    if not visibility_for(viewer=request.user, exercise=submission.exercise).private:
+    vis = visibility_for(viewer=request.user, exercise=submission.exercise)
+    if not (vis.private if split == "all" else vis.released):
+        raise Http404
+    if not submission.file:
         raise Http404
     storage = submission.file.storage
-    name = confusion_png_name(submission.file.name)
-    if not submission.file or not storage.exists(name):
+    name = confusion_png_name(submission.file.name, split=split)
+    if not storage.exists(name):
         raise Http404
-    return private_png(storage.open(name, "rb"), filename=f"confusion-{submission.pk}.png")
+    suffix = "-public" if split == "public" else ""
+    return private_png(storage.open(name, "rb"), filename=f"confusion{suffix}-{submission.pk}.png")
 
 
 @login_required

@@ -8,6 +8,10 @@ for p in (str(ROOT / "platform"), str(ROOT)):
         sys.path.insert(0, p)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
+from config.processes import private_files  # noqa: E402
+
+private_files()  # what the site writes is its own (umask 077): uploads, pictures, the database
+
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 application = get_wsgi_application()

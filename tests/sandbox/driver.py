@@ -38,6 +38,9 @@ def main(model: str, workdir: str, out: str) -> None:
     os.environ["DJANGO_SECRET_KEY"] = SECRET  # the worker's own environment holds a secret
     os.environ["DATABASE_URL"] = f"postgres://stride:{SECRET}@127.0.0.1/stride"
     os.environ["STRIDE_SANDBOX_TEST_HOOKS"] = "1"
+    from config.processes import private_files
+
+    private_files()  # as a Celery worker does at start (workers.celery): the jail must work under it
     from tests.sandbox.attacks import ATTACKS, COMMON
     from workers import sandbox
 
@@ -49,6 +52,7 @@ def main(model: str, workdir: str, out: str) -> None:
     db.chmod(0o600)
     upload = var / "media" / "uploads" / "other" / "model.keras"
     upload.write_text(SECRET)
+    upload.chmod(0o644)  # readable by anyone: only the jail, not the file's mode, may stop the attack
     hidden = var / "hidden-test.npz"
     hidden.write_text(SECRET)
     hidden.chmod(0o600)

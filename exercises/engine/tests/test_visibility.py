@@ -26,7 +26,8 @@ from tests.factories import CourseFactory, logged_in, right_answer, student, tea
 pytestmark = pytest.mark.django_db
 
 METRICS = {"public_accuracy": 0.9, "private_accuracy": 0.176, "accuracy": 0.5, "public_grade": 0.85,
-           "confusion": [[3, 1], [2, 4]], "n_test": 10, "param_count": 1234}
+           "confusion": [[3, 1], [2, 4]], "n_test": 10, "param_count": 1234,
+           "public_confusion": [[2, 0], [1, 2]], "n_public": 5}
 PRIVATE = {"private_accuracy", "accuracy", "confusion", "n_test"}
 
 
@@ -59,6 +60,7 @@ def _done_submission(exercise, user) -> Submission:
     submission.file.save("m.keras", ContentFile(b"PK not a real model"), save=False)
     submission.save()
     submission.file.storage.save(confusion_png_name(submission.file.name), ContentFile(b"\x89PNG fake"))
+    submission.file.storage.save(confusion_png_name(submission.file.name, split="public"), ContentFile(b"\x89PNG pub"))
     return submission
 
 
@@ -113,6 +115,8 @@ def test_a_model_submission_hides_score_and_private_split_api_pages_and_picture(
     assert body["score"] is None and body["metrics"] == {}
     assert 'id="results-hidden"' in client.get(f"/submissions/{submission.pk}/").content.decode()
     assert client.get(f"/submissions/{submission.pk}/confusion.png").status_code == 404
+    assert client.get(f"/submissions/{submission.pk}/confusion-public.png").status_code == 404
+    assert body["pictures"] == {}
     assert client.get(f"/api/v1/exercises/{exercise.pk}/leaderboard").json()[0]["private_accuracy"] is None
 
     # Released, due date not passed: the public split only (no confusion matrix, no n_test).
@@ -120,9 +124,14 @@ def test_a_model_submission_hides_score_and_private_split_api_pages_and_picture(
     body = client.get(f"/api/v1/submissions/{submission.pk}").json()
     assert body["score"] is None
     assert body["metrics"]["public_accuracy"] == 0.9 and not PRIVATE & set(body["metrics"])
+    # The public split's own confusion matrix and size: the API, the page and the picture.
+    assert body["metrics"]["public_confusion"] == [[2, 0], [1, 2]] and body["metrics"]["n_public"] == 5
+    assert body["pictures"] == {"public": f"/submissions/{submission.pk}/confusion-public.png"}
     page = client.get(f"/exercises/{exercise.pk}/").content.decode()
-    assert "18 %" not in page and "confusion.png" not in page
+    assert "18 %" not in page and "confusion.png" not in page and "confusion-public.png" in page
     assert client.get(f"/submissions/{submission.pk}/confusion.png").status_code == 404
+    public_png = client.get(body["pictures"]["public"])
+    assert public_png.status_code == 200 and b"".join(public_png.streaming_content) == b"\x89PNG pub"
 
     # B's teacher sees everything; after the due date, so does the student.
     real_teacher = logged_in(teacher(course_b, username="teacher-of-b"))
@@ -131,6 +140,7 @@ def test_a_model_submission_hides_score_and_private_split_api_pages_and_picture(
     Exercise.objects.filter(pk=exercise.pk).update(due_at=timezone.now() - timedelta(minutes=1))
     body = client.get(f"/api/v1/submissions/{submission.pk}").json()
     assert body["score"] == 0.5 and body["metrics"]["confusion"] == [[3, 1], [2, 4]]
+    assert set(body["pictures"]) == {"public", "all"}
     assert client.get(f"/submissions/{submission.pk}/confusion.png").status_code == 200
 
 

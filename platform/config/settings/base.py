@@ -107,10 +107,17 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "courses:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# django-axes: lock a username+IP pair after repeated failures.
+# django-axes: lock a username+IP pair after repeated failures, and an address after many
+# failures over all usernames (accounts.lockout). The address is the client's as the trusted
+# proxies pass it (accounts.client_ip): set STRIDE_TRUSTED_PROXY_COUNT to the number of reverse
+# proxies in front of gunicorn (0: none, X-Forwarded-For is ignored).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "accounts.lockout.StrideAxesHandler"
+AXES_CLIENT_IP_CALLABLE = "accounts.client_ip.client_ip_address"
+STRIDE_TRUSTED_PROXY_COUNT = env.int("STRIDE_TRUSTED_PROXY_COUNT", default=0)
+STRIDE_LOGIN_FAILURES_PER_ADDRESS = env.int("STRIDE_LOGIN_FAILURES_PER_ADDRESS", default=100)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
 # JSON under /api/, the template elsewhere.
@@ -185,6 +192,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # The hard ceiling of any request body (model uploads included); exercises set lower limits.
 STRIDE_MAX_REQUEST_BYTES = env.int("STRIDE_MAX_REQUEST_BYTES", default=110 * 2**20)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploads (models, hidden test sets) and the pictures Stride stores are private to its user: a
+# model's jail runs under another uid, and nobody else on the host reads them.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # HTMX reads it to send X-CSRFToken.
@@ -256,6 +267,14 @@ STRIDE_DIFFUSION_BATCH = env.int("STRIDE_DIFFUSION_BATCH", default=16)
 STRIDE_DEVICE_SECONDS_PER_DAY = env.int("STRIDE_DEVICE_SECONDS_PER_DAY", default=0)
 # Free (ungraded) lab generations per student and 24 hours; exercises set their own limit.
 STRIDE_LAB_GENERATIONS_PER_DAY = env.int("STRIDE_LAB_GENERATIONS_PER_DAY", default=200)
+# Model files the intake refuses, per student, exercise and 24 hours. A refused file is deleted at
+# once (the row keeps the reason) and does not use a submission; past this many, uploads wait.
+STRIDE_REJECTED_UPLOADS_PER_DAY = env.int("STRIDE_REJECTED_UPLOADS_PER_DAY", default=20)
+# The key of the hidden test sets: each generated set's seed (and every split seed) is an HMAC of
+# the course's public numbers under this key, so nobody can rebuild the labels from the public
+# generator and the course YAML. Empty: derived from SECRET_KEY (exercises.submissions.datasets).
+# Changing it changes the generated hidden sets (regrade the model exercises afterwards).
+STRIDE_HIDDEN_SET_KEY = env.str("STRIDE_HIDDEN_SET_KEY", default="")
 # Whether `manage.py seed_demo` may create the demo accounts (known passwords): yes on a laptop
 # and for `make run`; production.py turns it off for good.
 STRIDE_DEMO_ACCOUNTS = env.bool("STRIDE_DEMO_ACCOUNTS", default=True)

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from exercises.engine.policy import AttemptRefused
 from exercises.engine.services import attempt_submit
-from exercises.models import Attempt, Exercise
+from exercises.models import Attempt, Exercise, Submission
 from gradebook.models import AuditLog
 from tests.factories import PASSWORD, logged_in, right_answer, student, teacher
 
@@ -128,9 +128,15 @@ def test_model_results_are_hidden_before_release_and_teachers_download_all_files
     assert body["status"] == "done" and body["score"] is None and body["metrics"] == {}
     assert 'id="results-hidden"' in logged_in(alice).get(f"/submissions/{sub.pk}/").content.decode()
     assert logged_in(t).get(f"/api/v1/submissions/{sub.pk}").json()["score"] == 0.85
+    # A refused upload has no file (it is deleted at intake): it is left out.
+    Submission.objects.create(exercise=exercise, user=alice, original_name="bad.h5", status="rejected", file="")
+    bob_sub = _done_submission(exercise, student(course, username="bob"))
     response = logged_in(t).get(f"/teach/cnn-diffusion/exercises/{exercise.pk}/submissions.zip")
-    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
-    assert names == [f"alice/{sub.pk}-done.keras"]
+    assert response.streaming and response["Content-Type"] == "application/zip"  # never built in memory
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert archive.namelist() == [f"alice/{sub.pk}-done.keras", f"bob/{bob_sub.pk}-done.keras"]
+    assert archive.read(f"alice/{sub.pk}-done.keras") == b"PK fake model bytes"
+    assert archive.testzip() is None
     assert logged_in(alice).get(f"/teach/cnn-diffusion/exercises/{exercise.pk}/submissions.zip").status_code == 404
 
 
