@@ -995,6 +995,10 @@ def _outcome(spare: _Spare, data: dict | None, *, timed_out: bool, n: int, k: in
                                     isolation=data["isolation"],
                                     debug=data["debug"] if hooks else None))
     exitcode = spare.process.exitcode
+    if exitcode is not None and 128 < exitcode < 128 + signal.NSIG:
+        # The jail's init mirrors a job killed by signal N as 128 + N when it cannot die of that
+        # signal itself (SIGKILL, sent to itself, is ignored by a PID namespace's init).
+        exitcode = -(exitcode - 128)
     if exitcode == 0:
         return failure("crashed", {"detail": "no valid result"})
     if exitcode == child.EXIT_OUT_OF_MEMORY:

@@ -187,24 +187,43 @@ class WorkerTree:
     sandbox: int | None  # the sandbox child that holds the student's model right now
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, parents before their children."""
+    found, todo = [], children(pid)
+    while todo:
+        kid = todo.pop(0)
+        found.append(kid)
+        todo.extend(children(kid))
+    return found
+
+
+def _host_cwd(pid: int) -> Path | None:
+    """A process's working directory as this (the host's) mount namespace sees it: the jail's
+    processes live in their own mount namespace, so their cwd is read through /proc/<pid>/root."""
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+    return Path(f"/proc/{pid}/root") / cwd.lstrip("/")
+
+
 def worker_tree(main_pid: int) -> WorkerTree:
     """The worker's main process, its pool process and the busy sandbox child, if any.
 
-    main → pool process → forkserver → sandbox children (the busy one and maybe a spare).
-    The busy one is the child whose working directory (its scratch folder) holds a model
-    and no result yet."""
+    main → pool process → the jail (bubblewrap, the forkserver, each job's namespace) → the job.
+    The busy one is the deepest process whose working directory (its scratch folder) holds a
+    model and no result yet."""
     pools = children(main_pid)
     pool = pools[0] if len(pools) == 1 else None
     sandbox = None
     if pool is not None:
-        for server in children(pool):
-            for kid in children(server):
-                try:
-                    scratch = Path(os.readlink(f"/proc/{kid}/cwd"))
-                except OSError:
-                    continue
-                if (scratch / "model.keras").exists() and not (scratch / "result.json").exists():
-                    sandbox = kid
+        for kid in descendants(pool):
+            scratch = _host_cwd(kid)
+            try:
+                if scratch is not None and (scratch / "model.keras").exists() and not (scratch / "result.json").exists():
+                    sandbox = kid  # descendants come parents first: the last match is the job itself
+            except OSError:
+                continue
     return WorkerTree(main=main_pid, pool=pool, sandbox=sandbox)
 
 
