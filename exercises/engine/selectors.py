@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.apps import apps
 from django.db.models import Count, Max, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -19,8 +20,10 @@ from .visibility import visibility_for
 @dataclass(frozen=True)
 class ExerciseRow:
     exercise: Exercise
-    best_score: float | None  # in [0, 1], None before any attempt
+    best_score: float | None  # in [0, 1], None before any attempt; a teacher's override replaces it
     state: PolicyState
+    overridden: bool = False  # the grade is a teacher's override (``grade_overrides``)
+    due_at: datetime | None = None  # the due date that applies to this student (their extension first)
 
     @property
     def best_points(self) -> float | None:
@@ -37,9 +40,32 @@ class ExerciseRow:
         return "todo"
 
 
+def grade_overrides(*, exercises, user_ids) -> dict[tuple[int, int], float]:
+    """Teachers' overrides, {(user id, exercise id): score in [0, 1]}, in one query.
+
+    THE grade of a student on an exercise is their teacher's override when there is one, their
+    best attempt otherwise: the gradebook, its exports and API, the teacher's page of a student
+    and the student's own pages all read it from here, so they show the same figure. The model
+    lives in the gradebook app, which depends on this one: it is looked up by name, not imported.
+    """
+    override = apps.get_model("gradebook", "GradeOverride")
+    rows = override.objects.filter(exercise__in=exercises, student_id__in=user_ids)
+    return {(user_id, exercise_id): score for user_id, exercise_id, score in rows.values_list("student_id", "exercise_id", "score")}
+
+
+def grade_for(*, exercise: Exercise, user, attempts) -> tuple[float | None, bool]:
+    """A student's grade on one exercise from their attempts (already loaded): the override if
+    any, else the best attempt; and whether it is an override."""
+    overrides = grade_overrides(exercises=[exercise], user_ids=[user.pk])
+    if (user.pk, exercise.pk) in overrides:
+        return overrides[(user.pk, exercise.pk)], True
+    return max((a.score for a in attempts), default=None), False
+
+
 def exercise_rows_for_user(*, course: Course, user, now: datetime | None = None) -> list[ExerciseRow]:
-    """Every published exercise of a course with the user's best score and attempts: 3 queries
-    (and the user's role, once per request).
+    """Every published exercise of a course with the user's grade and attempts: 4 queries (and
+    the user's role, once per request). The grade is a teacher's override if any (see
+    ``grade_overrides``), else the best attempt.
 
     The best score is what the visibility rule lets the user see (None before a release date)."""
     now = now or timezone.now()
@@ -52,16 +78,22 @@ def exercise_rows_for_user(*, course: Course, user, now: datetime | None = None)
         .values("exercise_id")
         .annotate(best=Max("score"), used=Count("id"))
     }
+    overrides = grade_overrides(exercises=exercises, user_ids=[user.pk])
     rows = []
     for exercise in exercises:
         stat = stats.get(exercise.pk, {})
-        due = extensions.get(exercise.pk) if exercise.due_at and exercise.pk in extensions else exercise.due_at
+        # A personal due date exists only where a teacher gave it (see gradebook.services.extension_grant).
+        due = extensions.get(exercise.pk, exercise.due_at)
+        overridden = (user.pk, exercise.pk) in overrides
+        best = overrides[(user.pk, exercise.pk)] if overridden else stat.get("best")
+        visible = visibility_for(viewer=user, exercise=exercise, role=role, now=now).score
         rows.append(
             ExerciseRow(
                 exercise=exercise,
-                best_score=stat.get("best") if visibility_for(viewer=user, exercise=exercise, role=role, now=now).score
-                else None,
+                best_score=best if visible else None,
+                overridden=overridden and visible,
                 state=policy_state(exercise=exercise, attempts_used=stat.get("used", 0), now=now, due_at=due),
+                due_at=due,
             )
         )
     return rows

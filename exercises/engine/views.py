@@ -12,7 +12,7 @@ from grader.result import AnswerError
 
 from .policy import AttemptRefused, due_at_for, policy_state
 from .responses import form_result
-from .selectors import attempt_list, exercise_get_for_user, results_for_user
+from .selectors import attempt_list, exercise_get_for_user, grade_for, results_for_user
 from .services import attempt_submit
 from .variants import variant_generate
 from .visibility import visibility_for
@@ -24,9 +24,10 @@ def exercise_context(request, exercise, role, **extra) -> dict:
     exercise_type = get_type(exercise.type)
     variant = variant_generate(exercise=exercise, user_id=request.user.pk)
     attempts = list(attempt_list(exercise=exercise, user=request.user))
-    state = policy_state(exercise=exercise, attempts_used=len(attempts), now=timezone.now(),
-                         due_at=due_at_for(exercise=exercise, user=request.user))
+    state_due = due_at_for(exercise=exercise, user=request.user)
+    state = policy_state(exercise=exercise, attempts_used=len(attempts), now=timezone.now(), due_at=state_due)
     vis = visibility_for(viewer=request.user, exercise=exercise, role=role)
+    best, overridden = grade_for(exercise=exercise, user=request.user, attempts=attempts)
     return {
         "vis": vis,
         "grades_hidden": not vis.score,
@@ -37,7 +38,9 @@ def exercise_context(request, exercise, role, **extra) -> dict:
         "attempts": attempts,
         "last": attempts[0] if attempts else None,
         "state": state,
-        "best": max((a.score for a in attempts), default=None) if vis.score else None,
+        "best": best if vis.score else None,  # a teacher's override first (grade_for)
+        "best_overridden": overridden and vis.score,
+        "due_at": state_due,
         "can_answer": not state.closed and state.attempts_left != 0,
         "show_explanation": bool(attempts) and (attempts[0].correct or state.attempts_left == 0 or state.closed),
         "is_course_teacher": role == "teacher",

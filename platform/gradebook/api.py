@@ -103,6 +103,8 @@ class OverrideIn(Schema):
 class ExtensionIn(Schema):
     username: str
     due_at: datetime
+    # Needed on an exercise without a due date: there is nothing to extend, so say it is meant.
+    personal: bool = False
 
 
 class OkOut(Schema):
@@ -153,7 +155,8 @@ def extension(request, exercise_id: int, payload: ExtensionIn):
 
     exercise, student = _teacher_exercise_and_student(request, exercise_id, payload.username)
     try:
-        extension_grant(exercise=exercise, student=student, due_at=payload.due_at, actor=request.user)
+        extension_grant(exercise=exercise, student=student, due_at=payload.due_at, actor=request.user,
+                        personal=payload.personal)
     except ExtensionError as exc:
         raise HttpError(400, str(exc)) from exc
     return {"ok": True}

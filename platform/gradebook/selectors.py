@@ -7,7 +7,8 @@ from django.db.models import Count, Max, Q
 
 from courses.models import Course
 from courses.selectors import course_students
-from exercises.models import Attempt, Exercise
+from exercises.engine.selectors import grade_overrides
+from exercises.models import Attempt, Exercise, Extension
 
 
 @dataclass
@@ -17,8 +18,15 @@ class GradebookRow:
     attempts: dict[int, int] = field(default_factory=dict)
     late: set[int] = field(default_factory=set)
     overridden: set[int] = field(default_factory=set)
+    extended: dict[int, object] = field(default_factory=dict)  # exercise id -> the student's own due date
     total_points: float = 0.0
     weighted: float = 0.0  # in [0, 1]
+    sections: dict[str, float] = field(default_factory=dict)  # section -> points in it
+
+    @property
+    def grade20(self) -> float:
+        """The weighted grade on the French scale, out of 20."""
+        return round(self.weighted * 20, 2)
 
 
 def gradebook_rows(*, course: Course) -> tuple[list[Exercise], list[GradebookRow]]:
@@ -36,16 +44,20 @@ def gradebook_rows(*, course: Course) -> tuple[list[Exercise], list[GradebookRow
         row.attempts[s["exercise_id"]] = s["n"]
         if s["late"]:
             row.late.add(s["exercise_id"])
-    # A teacher's override replaces the best attempt (one more query, whatever the class size).
-    from .models import GradeOverride
-
-    for o in GradeOverride.objects.filter(exercise__course=course, student_id__in=rows.keys()).values("student_id", "exercise_id", "score"):
-        rows[o["student_id"]].best[o["exercise_id"]] = o["score"]
-        rows[o["student_id"]].overridden.add(o["exercise_id"])
+    # A teacher's override replaces the best attempt, by the rule every page uses (one query).
+    for (user_id, exercise_id), score in grade_overrides(exercises=exercises, user_ids=list(rows)).items():
+        rows[user_id].best[exercise_id] = score
+        rows[user_id].overridden.add(exercise_id)
+    for user_id, exercise_id, due_at in Extension.objects.filter(exercise__in=exercises, user_id__in=rows.keys()).values_list(
+        "user_id", "exercise_id", "due_at"
+    ):
+        rows[user_id].extended[exercise_id] = due_at
     total_weight = sum(e.weight for e in exercises) or 1.0
     for row in rows.values():
         row.total_points = round(sum(row.best.get(e.pk, 0.0) * e.max_score for e in exercises), 2)
         row.weighted = round(sum(row.best.get(e.pk, 0.0) * e.weight for e in exercises) / total_weight, 4)
+        for e in exercises:
+            row.sections[e.section] = round(row.sections.get(e.section, 0.0) + row.best.get(e.pk, 0.0) * e.max_score, 2)
     return exercises, list(rows.values())
 
 
@@ -99,7 +111,11 @@ class ExerciseActivity:
     exercise: Exercise
     attempts: list = field(default_factory=list)
     submissions: list = field(default_factory=list)
-    best: float | None = None
+    best: float | None = None  # the grade: the override if any, else the best attempt
+    best_attempt: float | None = None
+    override: object = None  # the teacher's GradeOverride, if any
+    due_at: object = None  # the due date that applies to this student
+    personal_due: bool = False  # the student has their own due date (an extension)
 
 
 def student_get_in_course(*, course: Course, user_id: int):
@@ -113,23 +129,36 @@ def student_get_in_course(*, course: Course, user_id: int):
 
 
 def student_activity(*, course: Course, user) -> list[ExerciseActivity]:
-    """Every attempt and model submission of a student in a course, grouped by exercise.
+    """Every attempt and model submission of a student in a course, grouped by exercise, with
+    the grade every page shows (the teacher's override first) and the student's due date.
 
-    Three queries whatever the amount of work: exercises, attempts, submissions.
+    Five queries whatever the amount of work: exercises, attempts, submissions, overrides,
+    extensions.
     """
     from exercises.models import Submission
 
-    groups = {e.pk: ExerciseActivity(exercise=e) for e in Exercise.objects.filter(course=course).order_by("position", "pk")}
+    from .models import GradeOverride
+
+    groups = {
+        e.pk: ExerciseActivity(exercise=e, due_at=e.due_at)
+        for e in Exercise.objects.filter(course=course).order_by("position", "pk")
+    }
     for a in Attempt.objects.filter(exercise__course=course, user=user).order_by("exercise_id", "number"):
         g = groups[a.exercise_id]
         a.exercise = g.exercise  # no query per attempt
         g.attempts.append(a)
-        g.best = a.score if g.best is None else max(g.best, a.score)
+        g.best_attempt = a.score if g.best_attempt is None else max(g.best_attempt, a.score)
+    for g in groups.values():
+        g.best = g.best_attempt
+    for o in GradeOverride.objects.filter(exercise__course=course, student=user).select_related("by"):
+        groups[o.exercise_id].override, groups[o.exercise_id].best = o, o.score
+    for exercise_id, due_at in Extension.objects.filter(exercise__course=course, user=user).values_list("exercise_id", "due_at"):
+        groups[exercise_id].due_at, groups[exercise_id].personal_due = due_at, True
     for s in Submission.objects.filter(exercise__course=course, user=user).defer("report").order_by("queued_at", "pk"):
         g = groups[s.exercise_id]
         s.exercise = g.exercise
         g.submissions.append(s)
-    return [g for g in groups.values() if g.attempts or g.submissions]
+    return [g for g in groups.values() if g.attempts or g.submissions or g.override or g.personal_due]
 
 
 # --- Per-exercise statistics ------------------------------------------------------------------

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from exercises.models import Attempt, Exercise, Extension
 
@@ -28,7 +29,7 @@ def _utc(value: datetime) -> datetime:
             value = timezone.make_aware(value)
         return value.astimezone(UTC)
     except (OverflowError, ValueError) as exc:
-        raise ExtensionError("The due date is out of range.") from exc
+        raise ExtensionError(_("The due date is out of range.")) from exc
 
 
 def _best(exercise: Exercise, student) -> float | None:
@@ -47,7 +48,7 @@ def grade_override(*, exercise: Exercise, student, score: float, comment: str, a
         raise OverrideError("The score is between 0 and 1.")
     previous = GradeOverride.objects.filter(exercise=exercise, student=student).first()
     old = {"score": previous.score, "override": True} if previous else {"score": _best(exercise, student), "override": False}
-    override, _ = GradeOverride.objects.update_or_create(
+    override, _created = GradeOverride.objects.update_or_create(
         exercise=exercise, student=student, defaults={"score": float(score), "comment": comment, "by": actor}
     )
     AuditLog.objects.create(
@@ -57,18 +58,32 @@ def grade_override(*, exercise: Exercise, student, score: float, comment: str, a
     return override
 
 
+def _local(value: datetime | None) -> str | None:
+    """A date for the audit log as the teacher entered it: in the site's time zone, with its offset."""
+    return timezone.localtime(value).isoformat(timespec="minutes") if value else None
+
+
 @transaction.atomic
-def extension_grant(*, exercise: Exercise, student, due_at: datetime, actor, comment: str = "") -> Extension:
-    """Give one student a later due date; lateness is then judged against it."""
+def extension_grant(
+    *, exercise: Exercise, student, due_at: datetime, actor, comment: str = "", personal: bool = False
+) -> Extension:
+    """Give one student a later due date; lateness is then judged against it.
+
+    An exercise without a due date has nothing to extend: the teacher must ask for a personal
+    due date explicitly (``personal=True``), which then applies to that student alone."""
     due_at = _utc(due_at)
     previous = Extension.objects.filter(exercise=exercise, user=student).first()
+    if exercise.due_at is None and previous is None and not personal:
+        raise ExtensionError(
+            _("This exercise has no due date to extend: set one, or give this student a personal due date."))
     old_due = previous.due_at if previous else exercise.due_at
-    extension, _ = Extension.objects.update_or_create(
+    extension, _created = Extension.objects.update_or_create(
         exercise=exercise, user=student, defaults={"due_at": due_at, "created_by": actor}
     )
     AuditLog.objects.create(
         actor=actor, action=AuditLog.Action.EXTENSION, course=exercise.course, exercise=exercise, student=student,
-        old={"due_at": old_due.isoformat() if old_due else None}, new={"due_at": due_at.isoformat()}, comment=comment,
+        old={"due_at": _local(old_due)}, new={"due_at": _local(due_at), "personal": exercise.due_at is None},
+        comment=comment,
     )
     return extension
 

@@ -68,21 +68,42 @@ def course_gradebook(request, slug: str):
 
     student_url = reverse("gradebook:student", args=[course.slug, 0])[: -len("0/")]
     columns = [
-        header(str(e.pk), str(n), exercise=e,
+        header(str(e.pk), e.title, exercise=e, number=all_exercises.index(e) + 1,
                stats_url=reverse("gradebook:exercise_stats", args=[course.slug, e.pk]))
-        for n, e in ((all_exercises.index(e) + 1, e) for e in exercises)
+        for e in exercises
     ]
+    # Columns grouped by section, in the course's order, each group followed by its subtotal.
+    sections: list[dict] = []
+    for column in columns:
+        name = column["exercise"].section
+        if not sections or sections[-1]["name"] != name:
+            sections.append({"name": name, "columns": [], "max_points": 0.0})
+        sections[-1]["columns"].append(column)
+        sections[-1]["max_points"] += column["exercise"].max_score
     table = [
         {
             "row": row,
             "url": f"{student_url}{row.user.pk}/",
-            "cells": [(row.best.get(e.pk), e.pk in row.late, row.attempts.get(e.pk, 0)) for e in exercises],
+            "sections": [
+                {
+                    "cells": [
+                        {"best": row.best.get(c["exercise"].pk), "late": c["exercise"].pk in row.late,
+                         "override": c["exercise"].pk in row.overridden, "extension": row.extended.get(c["exercise"].pk),
+                         "attempts": row.attempts.get(c["exercise"].pk, 0)}
+                        for c in section["columns"]
+                    ],
+                    "points": round(sum((row.best.get(c["exercise"].pk) or 0.0) * c["exercise"].max_score
+                                        for c in section["columns"]), 2),
+                }
+                for section in sections
+            ],
         }
         for row in rows
     ]
     return render(request, "gradebook/course.html", {
         "course": course, "exercises": exercises, "all_exercises": all_exercises, "rows": rows, "table": table,
-        "columns": columns, "name_header": header("name", ""), "total_header": header("total", ""),
+        "columns": columns, "sections": sections, "name_header": header("name", ""), "total_header": header("total", ""),
+        "max_points": round(sum(e.max_score for e in all_exercises), 2),
         "q": q, "exercise_q": exercise_q, "late_only": late_only, "sort": sort, "dir": direction,
     })
 
@@ -235,9 +256,10 @@ def extension_view(request, slug: str, user_id: int, exercise_id: int):
         if is_naive(due):
             due = make_aware(due, get_current_timezone())
         try:
-            extension_grant(exercise=exercise, student=student, due_at=due, actor=request.user)
-        except ExtensionError:
-            messages.error(request, _("Give a date and a time."))
+            extension_grant(exercise=exercise, student=student, due_at=due, actor=request.user,
+                            comment=(request.POST.get("comment") or "").strip(), personal=request.POST.get("personal") == "1")
+        except ExtensionError as exc:
+            messages.error(request, str(exc))
         else:
             messages.success(request, _("Due date extended for this student."))
     return redirect("gradebook:student", slug=course.slug, user_id=student.pk)

@@ -95,7 +95,7 @@ def test_override_and_extension_from_the_drill_down_page(course):
     client.post(override_url, {"percent": "75", "comment": ""})  # no comment: refused
     assert not AuditLog.objects.filter(action="override").exists()
     client.post(override_url, {"percent": "75", "comment": "Oral exam instead"})
-    client.post(f"/teach/cnn-diffusion/students/{alice.pk}/exercises/{exercise.pk}/extension/", {"due_at": "2030-01-01T12:00"})
+    client.post(f"/teach/cnn-diffusion/students/{alice.pk}/exercises/{exercise.pk}/extension/", {"due_at": "2030-01-01T12:00", "personal": "1"})
     audit = client.get("/teach/cnn-diffusion/audit/").content.decode()
     assert "Oral exam instead" in audit and audit.count("<tr>") >= 3
     assert logged_in(alice).post(override_url, {"percent": "100", "comment": "me"}).status_code == 404
