@@ -306,9 +306,10 @@ TABLE: dict[str, list[Case]] = {
         Case(lambda w: reverse("gradebook:exercise_stats", args=[w.course.slug, w.ex["kernel"].pk]), TEACH),
         Case(lambda w: reverse("gradebook:exercise_stats", args=[w.course.slug, w.ex["model"].pk]), TEACH),
     ],
-    # The teacher's write views answer 404 to a GET (they are forms' targets only).
+    # The teacher's write views answer 404 to a GET (they are forms' targets only); a regrade's
+    # GET is its preview, which only the course's teachers see.
     "gradebook:regrade": [
-        Case(lambda w: reverse("gradebook:regrade", args=[w.course.slug, w.ex["kernel"].pk]), E(302, 404, 404, 404, 404, 404)),
+        Case(lambda w: reverse("gradebook:regrade", args=[w.course.slug, w.ex["kernel"].pk]), TEACH),
         Case(lambda w: reverse("gradebook:regrade", args=[w.course.slug, w.ex["kernel"].pk]), E(302, 404, 404, 302, 404, 302),
              "post"),
     ],
@@ -322,7 +323,7 @@ TABLE: dict[str, list[Case]] = {
         Case(lambda w: reverse("gradebook:extension", args=[w.course.slug, owner_id(w), w.ex["kernel"].pk]),
              E(302, 404, 404, 404, 404, 404)),
         Case(lambda w: reverse("gradebook:extension", args=[w.course.slug, owner_id(w), w.ex["kernel"].pk]),
-             E(302, 404, 404, 302, 404, 302), "post", data=lambda w: {"due_at": "2099-01-01T12:00"}),
+             E(302, 404, 404, 302, 404, 302), "post", data=lambda w: {"due_at": "2099-01-01T12:00", "personal": "1"}),
     ],
     "gradebook:audit": [Case(lambda w: reverse("gradebook:audit", args=[w.course.slug]), TEACH)],
     "gradebook:submissions_zip": [
@@ -418,6 +419,9 @@ TABLE: dict[str, list[Case]] = {
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/regrade", API_POST_ONLY),
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/regrade", API_TEACH, "post"),
     ],
+    "api:regrade_preview_json": [
+        Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/regrade/preview", API_TEACH),
+    ],
     "api:override": [
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/overrides", API_POST_ONLY),
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/overrides", API_TEACH, "post",
@@ -426,7 +430,7 @@ TABLE: dict[str, list[Case]] = {
     "api:extension": [
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/extensions", API_POST_ONLY),
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/extensions", API_TEACH, "post",
-             json=lambda w: {"username": "owner", "due_at": "2099-01-01T12:00:00+01:00"}),
+             json=lambda w: {"username": "owner", "due_at": "2099-01-01T12:00:00+01:00", "personal": True}),
     ],
     "api:audit": [Case(lambda w: f"/api/v1/courses/{w.course.slug}/audit", API_TEACH)],
 }

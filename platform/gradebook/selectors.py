@@ -214,3 +214,68 @@ def exercise_statistics(*, course: Course, exercise: Exercise) -> ExerciseStats:
         item_points=item_points,
         total_points=total_points,
     )
+
+
+# --- Regrade preview --------------------------------------------------------------------------
+
+@dataclass
+class RegradeStudent:
+    user: object
+    old: float | None  # the grade shown today (override first, else the best attempt)
+    new: float | None  # after the regrade; None while a worker has to grade a model again
+    attempts: int  # attempts (or submissions) graded again
+    changed: int  # of which the score changes
+    overridden: bool = False  # a teacher's override stays the grade whatever the regrade gives
+
+    @property
+    def differs(self) -> bool:
+        return self.new is not None and self.old != self.new
+
+
+@dataclass
+class RegradePreview:
+    exercise: Exercise
+    attempts: int
+    changed: int
+    requeued: int
+    students: list[RegradeStudent]
+
+    @property
+    def students_changed(self) -> list[RegradeStudent]:
+        return [s for s in self.students if s.differs]
+
+
+def regrade_preview(*, exercise: Exercise) -> RegradePreview:
+    """What a regrade would change, student by student (old → new grade), computed by the same
+    code as the regrade itself with nothing saved."""
+    from django.contrib.auth import get_user_model
+
+    from exercises.grading import exercise_regrade
+
+    report = exercise_regrade(exercise=exercise, dry_run=True)
+    by_user: dict[int, list] = {}
+    for change in report.changes:
+        by_user.setdefault(change.user_id, []).append(change)
+    users = {u.pk: u for u in get_user_model().objects.filter(pk__in=by_user).order_by("username")}
+    overrides = grade_overrides(exercises=[exercise], user_ids=list(users))
+    bests = dict(
+        Attempt.objects.filter(exercise=exercise, user_id__in=users).values("user_id").annotate(best=Max("score"))
+        .values_list("user_id", "best")
+    )
+    students = []
+    for user_id, user in users.items():
+        changes = by_user[user_id]
+        overridden = (user_id, exercise.pk) in overrides
+        old = overrides[(user_id, exercise.pk)] if overridden else bests.get(user_id)
+        if overridden:
+            new = old
+        elif any(c.new is None for c in changes):
+            new = None  # a model goes back to a worker: its grade is known once graded again
+        else:
+            # Every attempt of the student is graded again (instant types, generations' attempts).
+            new = max(c.new for c in changes)
+        students.append(RegradeStudent(
+            user=user, old=old, new=new, attempts=len(changes), overridden=overridden,
+            changed=sum(1 for c in changes if c.new is not None and c.new != c.old)))
+    return RegradePreview(exercise=exercise, attempts=report.attempts, changed=report.changed,
+                          requeued=len([c for c in report.changes if c.new is None]), students=students)

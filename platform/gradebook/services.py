@@ -94,6 +94,8 @@ def exercise_regrade_audited(*, exercise: Exercise, actor):
 
     before = dict(Attempt.objects.filter(exercise=exercise).values_list("pk", "score"))
     report = exercise_regrade(exercise=exercise)
+    # A model sent back to a worker keeps its attempt and score until the worker saves the new
+    # one, which then writes its own audit entry (old → new): the pair is in the log.
     after = dict(Attempt.objects.filter(exercise=exercise).values_list("pk", "score"))
     changed = {pk: (before.get(pk), after.get(pk)) for pk in before.keys() | after.keys() if before.get(pk) != after.get(pk)}
     AuditLog.objects.create(

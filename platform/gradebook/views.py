@@ -178,22 +178,31 @@ def _fmt(value):
 
 @login_required
 def exercise_regrade_view(request, slug: str, exercise_id: int):
-    """POST: re-grade one exercise of a course the user teaches, then back to the gradebook."""
+    """GET: what a regrade would change (attempts, old → new grade per student), to confirm.
+    POST with ``confirm``: re-grade, then back to the gradebook; without it, back to the preview."""
     from django.contrib import messages
     from django.shortcuts import redirect
     from django.utils.translation import gettext as _
 
     from exercises.models import Exercise
 
+    from .selectors import regrade_preview
     from .services import exercise_regrade_audited
 
     _require_teacher(request.user)
-    if request.method != "POST":
-        raise Http404
     course = course_get_taught(user=request.user, slug=slug)
     exercise = Exercise.objects.filter(course=course, pk=exercise_id).first()
     if exercise is None:
         raise Http404
+    if request.method == "GET":
+        return render(request, "gradebook/regrade.html", {
+            "course": course, "exercise": exercise, "preview": regrade_preview(exercise=exercise),
+            "is_model": grading_of(exercise) == UPLOAD,
+        })
+    if request.method != "POST":
+        raise Http404
+    if request.POST.get("confirm") != "1":
+        return redirect("gradebook:regrade", slug=course.slug, exercise_id=exercise.pk)
     report = exercise_regrade_audited(exercise=exercise, actor=request.user)
     messages.success(request, _("“%(title)s” re-graded: %(n)s attempts, %(changed)s changed, %(requeued)s models queued again.") % {
         "title": exercise.title, "n": report.attempts, "changed": report.changed, "requeued": report.requeued})

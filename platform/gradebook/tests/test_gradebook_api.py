@@ -63,7 +63,8 @@ def test_regrade_button_on_the_gradebook_page(course):
     page = t.get("/teach/cnn-diffusion/gradebook/").content.decode()
     url = f"/teach/cnn-diffusion/exercises/{exercise.pk}/regrade/"
     assert url in page
-    response = t.post(url, follow=True)
+    assert t.post(url).url.endswith(url)  # no confirmation: back to the preview, nothing done
+    response = t.post(url, {"confirm": "1"}, follow=True)
     assert response.status_code == 200
     assert "msg-success" in response.content.decode()  # the report of the regrade is shown
     assert logged_in(student(course)).post(url).status_code == 404
