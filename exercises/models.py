@@ -33,6 +33,11 @@ class Exercise(models.Model):
     late_policy = models.CharField(_("late policy"), max_length=10, choices=LatePolicy.choices, default=LatePolicy.PENALTY)
     late_penalty = models.FloatField(_("late penalty"), default=0.0)
     published = models.BooleanField(_("published"), default=True)
+    # Where an imported exercise came from (a GIFT question's key): a re-import updates it
+    # instead of adding a copy.
+    import_key = models.CharField(_("import key"), max_length=120, blank=True, default="", db_index=True)
+    # A deleted exercise is hidden everywhere but kept, with its attempts, for the audit.
+    deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True)
     # Until then students see that their answer was recorded, not its score or feedback.
     grades_visible_at = models.DateTimeField(_("grades visible from"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

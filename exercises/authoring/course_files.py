@@ -183,7 +183,7 @@ def course_export(*, course: Course, path: Path) -> int:
         "join_code": course.join_code,
     }
     _write_yaml(path / "course.yaml", meta)
-    exercises = list(course.exercises.order_by("position", "pk"))
+    exercises = list(course.exercises.filter(deleted_at__isnull=True).order_by("position", "pk"))
     for index, ex in enumerate(exercises, start=1):
         data = {
             "slug": ex.slug,

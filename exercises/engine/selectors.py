@@ -101,7 +101,7 @@ def exercise_rows_for_user(*, course: Course, user, now: datetime | None = None)
 
 def exercise_get_for_user(*, user, exercise_id: int) -> tuple[Exercise, str]:
     """An exercise the user may open, and their role in its course; 404 otherwise."""
-    exercise = Exercise.objects.select_related("course").filter(pk=exercise_id).first()
+    exercise = Exercise.objects.select_related("course").filter(pk=exercise_id, deleted_at__isnull=True).first()
     if exercise is None:
         raise Http404
     role = course_role(user=user, course=exercise.course)  # the course is already loaded

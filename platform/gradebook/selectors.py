@@ -141,7 +141,7 @@ def student_activity(*, course: Course, user) -> list[ExerciseActivity]:
 
     groups = {
         e.pk: ExerciseActivity(exercise=e, due_at=e.due_at)
-        for e in Exercise.objects.filter(course=course).order_by("position", "pk")
+        for e in Exercise.objects.filter(course=course, deleted_at__isnull=True).order_by("position", "pk")
     }
     for a in Attempt.objects.filter(exercise__course=course, user=user).order_by("exercise_id", "number"):
         g = groups[a.exercise_id]
