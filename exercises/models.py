@@ -240,3 +240,33 @@ class Generation(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class IntegrityFingerprint(models.Model):
+    """What the integrity report keeps of a graded model: its answers on the hidden test set
+    (class indices, int16) and, once the report's task has read the file, its weights' digest,
+    a sketch of its weights and its architecture without names (``grader.integrity``)."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="fingerprint")
+    predictions = models.BinaryField()
+    architecture = models.CharField(max_length=64, blank=True)
+    weights_digest = models.CharField(max_length=64, blank=True)
+    sketch = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"fingerprint of submission {self.submission_id}"
+
+
+class IntegrityReport(models.Model):
+    """The latest integrity report of an exercise: suspicious pairs (flagged first) with their
+    figures, computed by a worker task after each grading."""
+
+    exercise = models.OneToOneField(Exercise, on_delete=models.CASCADE, related_name="integrity_report")
+    pairs = models.JSONField(default=list, blank=True)
+    generations = models.JSONField(default=list, blank=True, help_text="Same prompt, seed and steps by several students.")
+    compared = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"integrity report of {self.exercise}"

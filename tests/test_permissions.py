@@ -326,6 +326,9 @@ TABLE: dict[str, list[Case]] = {
              E(302, 404, 404, 302, 404, 302), "post", data=lambda w: {"due_at": "2099-01-01T12:00", "personal": "1"}),
     ],
     "gradebook:audit": [Case(lambda w: reverse("gradebook:audit", args=[w.course.slug]), TEACH)],
+    "gradebook:integrity": [
+        Case(lambda w: reverse("gradebook:integrity", args=[w.course.slug, w.ex["model"].pk]), TEACH),
+    ],
     "gradebook:submissions_zip": [
         Case(lambda w: reverse("gradebook:submissions_zip", args=[w.course.slug, w.ex["model"].pk]), TEACH),
     ],
@@ -339,8 +342,14 @@ TABLE: dict[str, list[Case]] = {
     "authoring:export": [Case(lambda w: reverse("authoring:export", args=[w.course.slug]), ADMIN)],
     "authoring:gift": [
         Case(lambda w: reverse("authoring:gift", args=[w.course.slug]), POST_ONLY),
-        Case(lambda w: reverse("authoring:gift", args=[w.course.slug]), E(302, 404, 404, 404, 404, 302), "post",
+        # An upload answers with its dry run (200), to be confirmed.
+        Case(lambda w: reverse("authoring:gift", args=[w.course.slug]), E(302, 404, 404, 404, 404, 200), "post",
              data=lambda w: {"gift": ContentFile(b"::Q:: 2+2 = {=4 ~5}", name="q.gift")}),
+    ],
+    "authoring:manage": [
+        Case(lambda w: reverse("authoring:manage", args=[w.ex["kernel"].pk]), POST_ONLY),
+        Case(lambda w: reverse("authoring:manage", args=[w.ex["kernel"].pk]), E(302, 404, 404, 404, 404, 302), "post",
+             data=lambda w: {"action": "down"}),
     ],
     "authoring:create": [
         Case(lambda w, t=t: reverse("authoring:create", args=[w.course.slug, t]), ADMIN, note=t)

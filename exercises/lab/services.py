@@ -28,7 +28,7 @@ from config.i18n import localize
 from exercises.engine.policy import AttemptRefused, due_at_for, policy_state, score_after_penalties
 from exercises.engine.services import RegradeReport, ScoreChange, attempt_record_graded
 from exercises.engine.variants import variant_generate
-from exercises.jobs import GENERATE_TASK, MAX_TRIES, finish, send_task, sweep, tries_exhausted
+from exercises.jobs import GENERATE_TASK, INTEGRITY_TASK, MAX_TRIES, finish, send_light_task, send_task, sweep, tries_exhausted
 from exercises.models import Attempt, Exercise, Generation
 from exercises.types import GENERATION, get_type, grading_of
 from exercises.types.diffusion import diffusion_params
@@ -144,6 +144,8 @@ def _finish(generation: Generation, token: uuid.UUID, **fields) -> bool:
             raw_score=fields["score"], feedback=fields["feedback"], late=generation.late,
             received_at=generation.queued_at, details={"recognition": fields["recognition"]})
         Generation.objects.filter(pk=generation.pk).update(attempt=attempt)
+        # The exercise's integrity report (same prompt and seed by several students), on the default queue.
+        transaction.on_commit(lambda: send_light_task(INTEGRITY_TASK, generation.exercise_id))
 
     graded = fields.get("status") == Status.DONE and fields.get("score") is not None
     return finish(generation, token, on_done=record if graded else None, **fields)

@@ -30,7 +30,16 @@ from django.utils.translation import gettext as _
 from config.i18n import localize
 from exercises.engine.policy import AttemptRefused, due_at_for, policy_state, score_after_penalties
 from exercises.engine.services import RegradeReport, ScoreChange, attempt_record_graded, jsonable
-from exercises.jobs import GRADE_SUBMISSION_TASK, MAX_TRIES, finish, send_task, sweep, tries_exhausted
+from exercises.jobs import (
+    GRADE_SUBMISSION_TASK,
+    INTEGRITY_TASK,
+    MAX_TRIES,
+    finish,
+    send_light_task,
+    send_task,
+    sweep,
+    tries_exhausted,
+)
 from exercises.models import Attempt, Exercise, Submission
 from exercises.types import UPLOAD, grading_of
 from exercises.types.model import model_params
@@ -228,6 +237,13 @@ def submission_grade(*, submission_id: int, run_model: Callable) -> GradeOutcome
             "param_count": result.param_count, "sandbox_seconds": round(result.seconds, 3), "n_test": int(len(y)),
         },
     )
+    if saved:
+        # The integrity report compares every student's answers on the hidden set: keep them
+        # (class indices), and let a default-queue task read the weights and redo the report.
+        from .integrity import fingerprint_store_predictions
+
+        fingerprint_store_predictions(submission_id=submission.pk, probabilities=result.predictions)
+        transaction.on_commit(lambda: send_light_task(INTEGRITY_TASK, exercise.pk))
     return GradeOutcome(status=Status.DONE if saved else "superseded")
 
 

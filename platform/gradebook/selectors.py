@@ -279,3 +279,33 @@ def regrade_preview(*, exercise: Exercise) -> RegradePreview:
             changed=sum(1 for c in changes if c.new is not None and c.new != c.old)))
     return RegradePreview(exercise=exercise, attempts=report.attempts, changed=report.changed,
                           requeued=len([c for c in report.changes if c.new is None]), students=students)
+
+
+# --- Integrity report (read only: a worker task computes it) --------------------------------
+
+REASON_LABELS = {"same_weights": "same_weights", "similar_weights": "similar_weights", "same_mistakes": "same_mistakes"}
+
+
+def integrity_report_for(*, exercise: Exercise) -> dict | None:
+    """The stored integrity report of an exercise with its students and submissions resolved,
+    in three queries; None before the first grading."""
+    from django.contrib.auth import get_user_model
+
+    from exercises.models import IntegrityReport, Submission
+
+    report = IntegrityReport.objects.filter(exercise=exercise).first()
+    if report is None:
+        return None
+    submission_ids = {p[k] for p in report.pairs for k in ("a", "b")}
+    submissions = {s.pk: s for s in Submission.objects.filter(pk__in=submission_ids).defer("report")}
+    user_ids = {s.user_id for s in submissions.values()} | {u for g in report.generations for u in g["users"]}
+    users = {u.pk: u for u in get_user_model().objects.filter(pk__in=user_ids)}
+    pairs = [
+        {**p, "left": submissions.get(p["a"]), "right": submissions.get(p["b"]),
+         "user_left": users.get(submissions[p["a"]].user_id) if p["a"] in submissions else None,
+         "user_right": users.get(submissions[p["b"]].user_id) if p["b"] in submissions else None}
+        for p in report.pairs
+    ]
+    generations = [{**g, "students": [users[u] for u in g["users"] if u in users]} for g in report.generations]
+    return {"report": report, "flagged": [p for p in pairs if p["flagged"]], "closest": [p for p in pairs if not p["flagged"]],
+            "generations": generations}

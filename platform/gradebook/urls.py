@@ -13,5 +13,6 @@ urlpatterns = [
     path("<slug:slug>/students/<int:user_id>/exercises/<int:exercise_id>/override/", views.override_view, name="override"),
     path("<slug:slug>/students/<int:user_id>/exercises/<int:exercise_id>/extension/", views.extension_view, name="extension"),
     path("<slug:slug>/audit/", views.audit_view, name="audit"),
+    path("<slug:slug>/exercises/<int:exercise_id>/integrity/", views.integrity_view, name="integrity"),
     path("<slug:slug>/exercises/<int:exercise_id>/submissions.zip", views.submissions_zip, name="submissions_zip"),
 ]

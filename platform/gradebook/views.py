@@ -285,6 +285,20 @@ def audit_view(request, slug: str):
 
 
 @login_required
+def integrity_view(request, slug: str, exercise_id: int):
+    """The integrity report of a model or diffusion exercise: suspicious pairs side by side."""
+    from .selectors import integrity_report_for
+
+    _require_teacher(request.user)
+    course = course_get_taught(user=request.user, slug=slug)
+    exercise = exercise_get_in_course(course=course, exercise_id=exercise_id)
+    return render(request, "gradebook/integrity.html", {
+        "course": course, "exercise": exercise, "data": integrity_report_for(exercise=exercise),
+        "is_model": grading_of(exercise) == UPLOAD,
+    })
+
+
+@login_required
 def submissions_zip(request, slug: str, exercise_id: int):
     """Every model file of one exercise, as a zip named by student (teachers)."""
     import io
