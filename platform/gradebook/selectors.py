@@ -309,3 +309,40 @@ def integrity_report_for(*, exercise: Exercise) -> dict | None:
     generations = [{**g, "students": [users[u] for u in g["users"] if u in users]} for g in report.generations]
     return {"report": report, "flagged": [p for p in pairs if p["flagged"]], "closest": [p for p in pairs if not p["flagged"]],
             "generations": generations}
+
+
+# --- Distractors: how often each choice of a multiple-choice question was picked ------------
+
+STAT_BASES = ("first", "best")
+
+
+@dataclass
+class ChoiceCount:
+    id: str
+    text: object  # {"fr", "en"}
+    correct: bool
+    picked: int
+    share: float  # of the students counted
+
+
+def mcq_choice_counts(*, course: Course, exercise: Exercise, basis: str = "first") -> list[ChoiceCount]:
+    """For each choice of a multiple-choice question, how many students picked it on their
+    first (or best) attempt, as Moodle's item statistics show; one query."""
+    choices = (exercise.params or {}).get("choices") or []
+    if not choices:
+        return []
+    chosen_attempt: dict[int, tuple[float, list]] = {}
+    rows = (Attempt.objects.filter(exercise=exercise, user_id__in=course_students(course=course).values("pk"))
+            .order_by("user_id", "number").values_list("user_id", "score", "answer"))
+    for user_id, score, answer in rows:
+        picked = answer.get("choices", []) if isinstance(answer, dict) else []
+        if user_id not in chosen_attempt or (basis == "best" and score > chosen_attempt[user_id][0]):
+            chosen_attempt[user_id] = (score, picked)
+    counted = len(chosen_attempt) or 1
+    counts = {c["id"]: 0 for c in choices}
+    for _score, picked in chosen_attempt.values():
+        for choice in set(picked):
+            if choice in counts:
+                counts[choice] += 1
+    return [ChoiceCount(id=c["id"], text=c["text"], correct=bool(c.get("correct")), picked=counts[c["id"]],
+                        share=counts[c["id"]] / counted) for c in choices]

@@ -15,11 +15,13 @@ from exercises.types import INSTANT, UPLOAD, grading_of
 
 from .selectors import (
     SORT_DIRECTIONS,
+    STAT_BASES,
     exercise_get_in_course,
     exercise_statistics,
     gradebook_filter,
     gradebook_rows,
     gradebook_sort,
+    mcq_choice_counts,
     student_activity,
     student_get_in_course,
 )
@@ -130,6 +132,10 @@ def exercise_stats(request, slug: str, exercise_id: int):
     course = course_get_taught(user=request.user, slug=slug)
     exercise = exercise_get_in_course(course=course, exercise_id=exercise_id)
     stats = exercise_statistics(course=course, exercise=exercise)
+    # Moodle offers the item statistics on the first or on the best attempt of each student.
+    basis = request.GET.get("basis") if request.GET.get("basis") in STAT_BASES else "first"
+    scores = stats.first_scores if basis == "first" else stats.best_scores
+    item_points = stats.item_points if basis == "best" else [s * exercise.max_score for s in stats.first_scores]
     # Both SVGs are built from numbers and html-escaped labels only (see gradebook.statistics).
     histogram = mark_safe(statistics.score_histogram_svg(
         stats.best_scores, bins=10, x_label=_("Best score (%)"), y_label=_("Students"),
@@ -139,8 +145,8 @@ def exercise_stats(request, slug: str, exercise_id: int):
         title=_("First-attempt scores")))
     attempts = mark_safe(statistics.attempts_distribution_svg(
         stats.attempt_counts, x_label=_("Attempts"), y_label=_("Students"), title=_("Attempts per student")))
-    facility = statistics.facility_index(stats.first_scores)
-    discrimination = statistics.discrimination_index(stats.item_points, stats.total_points)
+    facility = statistics.facility_index(scores)
+    discrimination = statistics.discrimination_index(item_points, stats.total_points)
     n = len(stats.first_scores)
     return render(request, "gradebook/exercise_stats.html", {
         "course": course, "exercise": exercise, "stats": stats, "attempted": n,
@@ -149,6 +155,7 @@ def exercise_stats(request, slug: str, exercise_id: int):
         "is_quiz": grading_of(exercise) == INSTANT,  # every instant-answer question is a quiz item
         "mean_best": (sum(stats.best_scores) / n) if n else None,
         "mean_attempts": (sum(stats.attempt_counts) / n) if n else None,
+        "basis": basis, "choice_counts": mcq_choice_counts(course=course, exercise=exercise, basis=basis),
     })
 
 

@@ -142,9 +142,12 @@ def test_gift_upload_from_the_authoring_page(course):
     client = logged_in(admin())
     before = Exercise.objects.filter(course=course).count()
     good = "::Pi::Combien vaut pi ? {#3.14:0.01}\n\n::Chat::Le chat dort. {T}\n"
-    client.post("/author/cnn-diffusion/gift/", {"gift": SimpleUploadedFile("q.gift", good.encode())})
+    preview = client.post("/author/cnn-diffusion/gift/", {"gift": SimpleUploadedFile("q.gift", good.encode())})
+    assert 'id="gift-summary"' in preview.content.decode()  # a dry run first
+    assert Exercise.objects.filter(course=course).count() == before
+    client.post("/author/cnn-diffusion/gift/", {"confirm": "1", "text": good})
     assert Exercise.objects.filter(course=course).count() == before + 2
     bad = "::A::Question {=oui ~non\n\n::B::Autre {#abc}\n"
     page = client.post("/author/cnn-diffusion/gift/", {"gift": SimpleUploadedFile("bad.gift", bad.encode())}, follow=True).content.decode()
-    assert "line 1" in page and "line 3" in page
+    assert "ligne 1" in page and "ligne 3" in page
     assert Exercise.objects.filter(course=course).count() == before + 2

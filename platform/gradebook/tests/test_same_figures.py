@@ -57,7 +57,7 @@ def test_an_extension_needs_a_due_date_or_an_explicit_personal_one(course):
         extension_grant(exercise=exercise, student=alice, due_at=when, actor=t)
     api = logged_in(t).post(f"/api/v1/exercises/{exercise.pk}/extensions",
                             {"username": "alice", "due_at": when.isoformat()}, content_type="application/json")
-    assert api.status_code == 400 and "due date" in api.json()["detail"].lower()
+    assert api.status_code == 400 and "date limite" in api.json()["detail"].lower()  # French first
     assert not Extension.objects.exists() and not AuditLog.objects.exists()
 
     ok = logged_in(t).post(f"/api/v1/exercises/{exercise.pk}/extensions",
