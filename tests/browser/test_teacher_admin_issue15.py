@@ -109,3 +109,19 @@ def test_admin_reimports_a_gift_file_without_duplicates_in_french_forms(page, li
     for english in ("Max score", "Retry penalty", "P layers", "P thresholds"):
         assert english not in text
     assert "Note maximale" in text and "Note selon la précision" in text
+
+
+def test_maths_in_questions_are_rendered_by_the_vendored_katex(page, live_server):
+    exercise, _student = _setup()
+    exercise.statement_i18n = {"fr": "La sortie vaut $\\frac{H - K}{S} + 1$ par dimension.",
+                               "en": "The output is $\\frac{H - K}{S} + 1$ per dimension."}
+    exercise.save()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    base = live_server.url
+    login(page, base, "student", "stride-student")
+    page.goto(f"{base}/exercises/{exercise.pk}/")
+    page.wait_for_selector(".statement .katex")
+    assert page.locator(".statement .katex .mfrac").count() == 1
+    assert "$" not in page.inner_text(".statement")
+    assert all(url.startswith(base) for url in requested)  # no CDN
