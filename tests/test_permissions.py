@@ -326,6 +326,9 @@ TABLE: dict[str, list[Case]] = {
              E(302, 404, 404, 302, 404, 302), "post", data=lambda w: {"due_at": "2099-01-01T12:00", "personal": "1"}),
     ],
     "gradebook:audit": [Case(lambda w: reverse("gradebook:audit", args=[w.course.slug]), TEACH)],
+    "gradebook:section_weights": [
+        Case(lambda w: reverse("gradebook:section_weights", args=[w.course.slug]), E(302, 404, 404, 404, 404, 404)),
+    ],
     "gradebook:integrity": [
         Case(lambda w: reverse("gradebook:integrity", args=[w.course.slug, w.ex["model"].pk]), TEACH),
     ],

@@ -29,6 +29,18 @@ class GradebookRow:
         return round(self.weighted * 20, 2)
 
 
+def section_key(exercise: Exercise) -> str:
+    """A section's stable name (its French title, else its first one), whatever the page's language."""
+    names = exercise.section_i18n or {}
+    return names.get("fr") or next(iter(names.values()), "")
+
+
+def section_weights(*, course: Course) -> dict[str, float]:
+    from .models import SectionWeight
+
+    return dict(SectionWeight.objects.filter(course=course).values_list("section", "weight"))
+
+
 def gradebook_rows(*, course: Course) -> tuple[list[Exercise], list[GradebookRow]]:
     exercises = list(Exercise.objects.filter(course=course, published=True).order_by("position", "pk"))
     students = list(course_students(course=course))
@@ -52,10 +64,22 @@ def gradebook_rows(*, course: Course) -> tuple[list[Exercise], list[GradebookRow
         "user_id", "exercise_id", "due_at"
     ):
         rows[user_id].extended[exercise_id] = due_at
-    total_weight = sum(e.weight for e in exercises) or 1.0
+    # The grade: each section's weighted mean, weighted by the teacher's section weight (by
+    # default the sum of its exercises' weights: the plain weighted mean of every exercise).
+    groups: dict[str, list[Exercise]] = {}
+    for e in exercises:
+        groups.setdefault(section_key(e), []).append(e)
+    chosen = section_weights(course=course)
+    weights = {key: chosen.get(key, sum(e.weight for e in members)) for key, members in groups.items()}
+    total_weight = sum(weights.values()) or 1.0
     for row in rows.values():
         row.total_points = round(sum(row.best.get(e.pk, 0.0) * e.max_score for e in exercises), 2)
-        row.weighted = round(sum(row.best.get(e.pk, 0.0) * e.weight for e in exercises) / total_weight, 4)
+        weighted = 0.0
+        for key, members in groups.items():
+            inner = sum(e.weight for e in members)
+            if inner and weights[key]:
+                weighted += weights[key] * sum(row.best.get(e.pk, 0.0) * e.weight for e in members) / inner
+        row.weighted = round(weighted / total_weight, 4)
         for e in exercises:
             row.sections[e.section] = round(row.sections.get(e.section, 0.0) + row.best.get(e.pk, 0.0) * e.max_score, 2)
     return exercises, list(rows.values())

@@ -106,3 +106,27 @@ def exercise_regrade_audited(*, exercise: Exercise, actor):
                 f"({timezone.now():%Y-%m-%d %H:%M})",
     )
     return report
+
+
+class SectionWeightError(ValueError):
+    pass
+
+
+@transaction.atomic
+def section_weights_set(*, course, weights: dict[str, float], actor) -> None:
+    """Set the weight of each section of a course in the grade (0 leaves a section out);
+    recorded in the audit log with the weights of before."""
+    from .models import SectionWeight
+    from .selectors import section_key
+
+    known = {section_key(e) for e in Exercise.objects.filter(course=course, deleted_at__isnull=True)}
+    for name, weight in weights.items():
+        if name not in known:
+            raise SectionWeightError(_("Unknown section: %(name)s") % {"name": name})
+        if not (weight >= 0 and weight < 1e6):  # also refuses NaN
+            raise SectionWeightError(_("A section's weight is a number of 0 or more."))
+    old = dict(SectionWeight.objects.filter(course=course).values_list("section", "weight"))
+    for name, weight in weights.items():
+        SectionWeight.objects.update_or_create(course=course, section=name, defaults={"weight": float(weight)})
+    AuditLog.objects.create(actor=actor, action=AuditLog.Action.WEIGHTS, course=course, old=old,
+                            new={name: float(w) for name, w in weights.items()})

@@ -22,6 +22,8 @@ from .selectors import (
     gradebook_rows,
     gradebook_sort,
     mcq_choice_counts,
+    section_key,
+    section_weights,
     student_activity,
     student_get_in_course,
 )
@@ -81,6 +83,7 @@ def course_gradebook(request, slug: str):
         if not sections or sections[-1]["name"] != name:
             sections.append({"name": name, "columns": [], "max_points": 0.0})
         sections[-1]["columns"].append(column)
+        sections[-1]["key"] = section_key(column["exercise"])
         sections[-1]["max_points"] += column["exercise"].max_score
     table = [
         {
@@ -106,8 +109,21 @@ def course_gradebook(request, slug: str):
         "course": course, "exercises": exercises, "all_exercises": all_exercises, "rows": rows, "table": table,
         "columns": columns, "sections": sections, "name_header": header("name", ""), "total_header": header("total", ""),
         "max_points": round(sum(e.max_score for e in all_exercises), 2),
+        "weights": _section_weight_rows(course, all_exercises),
         "q": q, "exercise_q": exercise_q, "late_only": late_only, "sort": sort, "dir": direction,
     })
+
+
+def _section_weight_rows(course, exercises) -> list[dict]:
+    chosen = section_weights(course=course)
+    rows: dict[str, dict] = {}
+    for e in exercises:
+        key = section_key(e)
+        row = rows.setdefault(key, {"key": key, "name": e.section or key, "default": 0.0})
+        row["default"] += e.weight
+    for row in rows.values():
+        row["weight"] = chosen.get(row["key"], row["default"])
+    return list(rows.values())
 
 
 @login_required
@@ -289,6 +305,30 @@ def audit_view(request, slug: str):
     course = course_get_taught(user=request.user, slug=slug)
     entries = AuditLog.objects.filter(course=course).select_related("actor", "student", "exercise")[:500]
     return render(request, "gradebook/audit.html", {"course": course, "entries": entries})
+
+
+@login_required
+def section_weights_view(request, slug: str):
+    """POST: the teacher's weights of the course's sections in the grade."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+    from django.utils.translation import gettext as _
+
+    from .services import SectionWeightError, section_weights_set
+
+    _require_teacher(request.user)
+    if request.method != "POST":
+        raise Http404
+    course = course_get_taught(user=request.user, slug=slug)
+    names, values = request.POST.getlist("section"), request.POST.getlist("weight")
+    try:
+        weights = {name: float(value.replace(",", ".")) for name, value in zip(names, values, strict=True)}
+        section_weights_set(course=course, weights=weights, actor=request.user)
+    except (ValueError, SectionWeightError) as exc:
+        messages.error(request, str(exc) if isinstance(exc, SectionWeightError) else _("A section's weight is a number of 0 or more."))
+    else:
+        messages.success(request, _("Section weights saved; the grades use them now."))
+    return redirect("gradebook:course", slug=course.slug)
 
 
 @login_required

@@ -85,3 +85,29 @@ def test_the_audit_log_shows_the_date_the_teacher_entered(course, settings):
     audit = client.get("/teach/cnn-diffusion/audit/").content.decode()
     assert "2030-01-15T18:00+01:00" in audit and "17:00" not in audit
     assert Extension.objects.get().due_at.hour == 17  # stored in UTC
+
+
+def test_section_weights_set_by_the_teacher_drive_the_grade_everywhere():
+    from exercises.models import Attempt
+    from tests.factories import CourseFactory
+
+    course = CourseFactory(slug="w")
+    made = [Exercise.objects.create(course=course, slug=f"e{i}", type="mcq", position=i, title_i18n={"fr": f"E{i}"},
+                                    section_i18n={"fr": "Bases" if i < 2 else "Diffusion", "en": "x"}, params={})
+            for i in range(3)]
+    alice, t = student(course, username="alice"), teacher(course)
+    for e, score in zip(made, (1.0, 1.0, 0.0), strict=True):
+        Attempt.objects.create(exercise=e, user=alice, number=1, answer={}, raw_score=score, score=score)
+    client = logged_in(t)
+    row = lambda: next(r for r in client.get("/api/v1/courses/w/gradebook").json()["rows"] if r["username"] == "alice")  # noqa: E731
+    assert row()["weighted"] == pytest.approx(2 / 3, abs=1e-4)  # by default, every exercise weighs 1
+    page = client.get("/teach/w/gradebook/").content.decode()
+    assert 'id="section-weights"' in page
+    client.post("/teach/w/section-weights/", {"section": ["Bases", "Diffusion"], "weight": ["1", "3"]})
+    assert row()["weighted"] == pytest.approx(0.25)
+    assert "5" in client.get("/teach/w/gradebook/").content.decode()  # 0.25 × 20 = 5 on the page
+    assert AuditLog.objects.filter(action="weights", course=course).exists()
+    client.post("/teach/w/section-weights/", {"section": ["Nope"], "weight": ["1"]})
+    client.post("/teach/w/section-weights/", {"section": ["Bases"], "weight": ["-1"]})
+    assert row()["weighted"] == pytest.approx(0.25)  # refused, nothing changed
+    assert logged_in(alice).post("/teach/w/section-weights/", {"section": ["Bases"], "weight": ["9"]}).status_code == 404
