@@ -28,7 +28,7 @@ from .types import GENERATION, INSTANT, UPLOAD, grading_of
 @dataclass(frozen=True)
 class Kind:
     page: Callable  # (request, exercise, role) -> the exercise's page
-    regrade: Callable[..., RegradeReport]  # (exercise=) -> what changed
+    regrade: Callable[..., RegradeReport]  # (exercise=, dry_run=) -> what changed (or would)
 
 
 KINDS: dict[str, Kind] = {
@@ -45,8 +45,9 @@ def exercise_detail(request, exercise_id: int):
     return KINDS[grading_of(exercise)].page(request, exercise, role)
 
 
-def exercise_regrade(*, exercise: Exercise) -> RegradeReport:
+def exercise_regrade(*, exercise: Exercise, dry_run: bool = False) -> RegradeReport:
     """Grade an exercise's work again with its current key, grader or hidden set (after a fix):
     instant attempts at once, model submissions through the queue, generations from what the
-    classifier saw (nothing is generated again)."""
-    return KINDS[grading_of(exercise)].regrade(exercise=exercise)
+    classifier saw (nothing is generated again). ``dry_run`` reports what would change and
+    saves nothing: the preview a teacher confirms."""
+    return KINDS[grading_of(exercise)].regrade(exercise=exercise, dry_run=dry_run)

@@ -41,6 +41,7 @@ GENERATE_TASK = "workers.tasks.generate"
 SWEEP_SUBMISSIONS_TASK = "workers.tasks.sweep_submissions"
 SWEEP_GENERATIONS_TASK = "workers.tasks.sweep_generations"
 PING_TASK = "workers.tasks.ping"
+INTEGRITY_TASK = "workers.tasks.integrity_refresh"
 
 
 def stale_after() -> timedelta:
@@ -140,6 +141,21 @@ def send_task(name: str, row_id: int, model: type[Model]) -> bool:
         log.warning("could not send %s %s to the broker; the sweeper will retry", model.__name__, row_id, exc_info=True)
         return False
     model.objects.filter(pk=row_id).update(enqueued_at=timezone.now())
+    return True
+
+
+def send_light_task(name: str, *args) -> bool:
+    """Send a task of the ``default`` queue (light work, never the web side's): a broker that is
+    down only delays it, like any report that the next grading recomputes."""
+    from celery import current_app
+
+    try:
+        current_app.send_task(name, args=list(args), queue="default", ignore_result=True, retry=True,
+                              retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2,
+                                            "interval_max": 0.5})
+    except Exception:
+        log.warning("could not send %s%s to the broker", name, args, exc_info=True)
+        return False
     return True
 
 

@@ -42,6 +42,11 @@ class Exercise(models.Model):
     feedback_policy = models.CharField(_("feedback policy"), max_length=16, choices=FeedbackPolicy.choices,
                                        default=FeedbackPolicy.AFTER_SOLVED)
     published = models.BooleanField(_("published"), default=True)
+    # Where an imported exercise came from (a GIFT question's key): a re-import updates it
+    # instead of adding a copy.
+    import_key = models.CharField(_("import key"), max_length=120, blank=True, default="", db_index=True)
+    # A deleted exercise is hidden everywhere but kept, with its attempts, for the audit.
+    deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True)
     # Until then students see that their answer was recorded, not its score or feedback.
     grades_visible_at = models.DateTimeField(_("grades visible from"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -255,3 +260,33 @@ class Generation(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class IntegrityFingerprint(models.Model):
+    """What the integrity report keeps of a graded model: its answers on the hidden test set
+    (class indices, int16) and, once the report's task has read the file, its weights' digest,
+    a sketch of its weights and its architecture without names (``grader.integrity``)."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="fingerprint")
+    predictions = models.BinaryField()
+    architecture = models.CharField(max_length=64, blank=True)
+    weights_digest = models.CharField(max_length=64, blank=True)
+    sketch = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"fingerprint of submission {self.submission_id}"
+
+
+class IntegrityReport(models.Model):
+    """The latest integrity report of an exercise: suspicious pairs (flagged first) with their
+    figures, computed by a worker task after each grading."""
+
+    exercise = models.OneToOneField(Exercise, on_delete=models.CASCADE, related_name="integrity_report")
+    pairs = models.JSONField(default=list, blank=True)
+    generations = models.JSONField(default=list, blank=True, help_text="Same prompt, seed and steps by several students.")
+    compared = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"integrity report of {self.exercise}"

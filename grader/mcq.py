@@ -9,8 +9,13 @@ from grader.text import join_lines
 
 def grade_mcq(*, correct_ids: Collection[str], chosen_ids: Sequence[str], multiple: bool,
               feedback_by_id: Mapping[str, I18nText],
-              text_by_id: Mapping[str, I18nText] | None = None) -> GradeResult:
+              text_by_id: Mapping[str, I18nText] | None = None,
+              weight_by_id: Mapping[str, float] | None = None) -> GradeResult:
     """Single answer: 1 or 0. Several: max(0, (right picks - wrong picks) / number right).
+
+    With weights (Moodle's partial credit, GIFT ``~%50%``), a choice is worth its weight in
+    [-1, 1]: a single answer scores the weight of the pick, several the sum of the picks'
+    weights, clipped to [0, 1].
 
     The feedback quotes the teacher's comment on each ticked choice; it never names the
     right choices the student missed, so a wrong answer does not hand over the key.
@@ -19,11 +24,15 @@ def grade_mcq(*, correct_ids: Collection[str], chosen_ids: Sequence[str], multip
     right = [choice for choice in chosen if choice in correct]
     wrong = [choice for choice in chosen if choice not in correct]
     missed = len(correct) - len(right)
-    if multiple:
+    if weight_by_id:
+        picked = [weight_by_id.get(choice, 1.0 if choice in correct else 0.0) for choice in chosen]
+        total = sum(picked) if multiple else (picked[0] if len(picked) == 1 else 0.0)
+        score = min(1.0, max(0.0, total))
+    elif multiple:
         score = max(0.0, (len(right) - len(wrong)) / len(correct))
     else:
         score = 1.0 if len(chosen) == 1 and not wrong else 0.0
-    is_correct = set(chosen) == correct
+    is_correct = set(chosen) == correct or (bool(weight_by_id) and score >= 0.999)
     headline = _headline(is_correct=is_correct, multiple=multiple, right=len(right),
                          wrong=len(wrong), missed=missed)
     lines = [headline]

@@ -306,9 +306,10 @@ TABLE: dict[str, list[Case]] = {
         Case(lambda w: reverse("gradebook:exercise_stats", args=[w.course.slug, w.ex["kernel"].pk]), TEACH),
         Case(lambda w: reverse("gradebook:exercise_stats", args=[w.course.slug, w.ex["model"].pk]), TEACH),
     ],
-    # The teacher's write views answer 404 to a GET (they are forms' targets only).
+    # The teacher's write views answer 404 to a GET (they are forms' targets only); a regrade's
+    # GET is its preview, which only the course's teachers see.
     "gradebook:regrade": [
-        Case(lambda w: reverse("gradebook:regrade", args=[w.course.slug, w.ex["kernel"].pk]), E(302, 404, 404, 404, 404, 404)),
+        Case(lambda w: reverse("gradebook:regrade", args=[w.course.slug, w.ex["kernel"].pk]), TEACH),
         Case(lambda w: reverse("gradebook:regrade", args=[w.course.slug, w.ex["kernel"].pk]), E(302, 404, 404, 302, 404, 302),
              "post"),
     ],
@@ -322,9 +323,15 @@ TABLE: dict[str, list[Case]] = {
         Case(lambda w: reverse("gradebook:extension", args=[w.course.slug, owner_id(w), w.ex["kernel"].pk]),
              E(302, 404, 404, 404, 404, 404)),
         Case(lambda w: reverse("gradebook:extension", args=[w.course.slug, owner_id(w), w.ex["kernel"].pk]),
-             E(302, 404, 404, 302, 404, 302), "post", data=lambda w: {"due_at": "2099-01-01T12:00"}),
+             E(302, 404, 404, 302, 404, 302), "post", data=lambda w: {"due_at": "2099-01-01T12:00", "personal": "1"}),
     ],
     "gradebook:audit": [Case(lambda w: reverse("gradebook:audit", args=[w.course.slug]), TEACH)],
+    "gradebook:section_weights": [
+        Case(lambda w: reverse("gradebook:section_weights", args=[w.course.slug]), E(302, 404, 404, 404, 404, 404)),
+    ],
+    "gradebook:integrity": [
+        Case(lambda w: reverse("gradebook:integrity", args=[w.course.slug, w.ex["model"].pk]), TEACH),
+    ],
     "gradebook:submissions_zip": [
         Case(lambda w: reverse("gradebook:submissions_zip", args=[w.course.slug, w.ex["model"].pk]), TEACH),
     ],
@@ -338,8 +345,14 @@ TABLE: dict[str, list[Case]] = {
     "authoring:export": [Case(lambda w: reverse("authoring:export", args=[w.course.slug]), ADMIN)],
     "authoring:gift": [
         Case(lambda w: reverse("authoring:gift", args=[w.course.slug]), POST_ONLY),
-        Case(lambda w: reverse("authoring:gift", args=[w.course.slug]), E(302, 404, 404, 404, 404, 302), "post",
+        # An upload answers with its dry run (200), to be confirmed.
+        Case(lambda w: reverse("authoring:gift", args=[w.course.slug]), E(302, 404, 404, 404, 404, 200), "post",
              data=lambda w: {"gift": ContentFile(b"::Q:: 2+2 = {=4 ~5}", name="q.gift")}),
+    ],
+    "authoring:manage": [
+        Case(lambda w: reverse("authoring:manage", args=[w.ex["kernel"].pk]), POST_ONLY),
+        Case(lambda w: reverse("authoring:manage", args=[w.ex["kernel"].pk]), E(302, 404, 404, 404, 404, 302), "post",
+             data=lambda w: {"action": "down"}),
     ],
     "authoring:create": [
         Case(lambda w, t=t: reverse("authoring:create", args=[w.course.slug, t]), ADMIN, note=t)
@@ -419,6 +432,9 @@ TABLE: dict[str, list[Case]] = {
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/regrade", API_POST_ONLY),
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/regrade", API_TEACH, "post"),
     ],
+    "api:regrade_preview_json": [
+        Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/regrade/preview", API_TEACH),
+    ],
     "api:override": [
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/overrides", API_POST_ONLY),
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/overrides", API_TEACH, "post",
@@ -427,7 +443,7 @@ TABLE: dict[str, list[Case]] = {
     "api:extension": [
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/extensions", API_POST_ONLY),
         Case(lambda w: f"/api/v1/exercises/{w.ex['kernel'].pk}/extensions", API_TEACH, "post",
-             json=lambda w: {"username": "owner", "due_at": "2099-01-01T12:00:00+01:00"}),
+             json=lambda w: {"username": "owner", "due_at": "2099-01-01T12:00:00+01:00", "personal": True}),
     ],
     "api:audit": [Case(lambda w: f"/api/v1/courses/{w.course.slug}/audit", API_TEACH)],
 }

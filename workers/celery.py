@@ -33,6 +33,7 @@ app.conf.task_queues = (
 app.conf.task_routes = {
     "workers.tasks.ping": {"queue": "default"},
     "workers.tasks.sweep_*": {"queue": "default"},
+    "workers.tasks.integrity_refresh": {"queue": "default"},
     "workers.tasks.grade_submission": {"queue": "gpu"},
     "workers.tasks.generate": {"queue": "gpu"},
     "stride.ping": {"queue": "default"},

@@ -15,6 +15,7 @@ from celery import shared_task
 from exercises.jobs import (
     GENERATE_TASK,
     GRADE_SUBMISSION_TASK,
+    INTEGRITY_TASK,
     PING_TASK,
     SWEEP_GENERATIONS_TASK,
     SWEEP_SUBMISSIONS_TASK,
@@ -97,6 +98,15 @@ def sweep_generations() -> dict:
     from exercises.lab.services import generations_sweep
 
     return generations_sweep()
+
+
+@shared_task(name=INTEGRITY_TASK, **DEFAULT)
+def integrity_refresh(exercise_id: int) -> dict:
+    """Recompute an exercise's integrity report (copied models, shared generation recipes)
+    after a grading: on the default queue, never in the web process."""
+    from exercises.submissions.integrity import exercise_integrity_refresh
+
+    return exercise_integrity_refresh(exercise_id=exercise_id)
 
 
 # The names of before the rename: a message already queued under one of them during an

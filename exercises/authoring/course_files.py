@@ -192,7 +192,7 @@ def course_export(*, course: Course, path: Path) -> int:
     if course.device_seconds_per_day is not None:
         meta["device_seconds_per_day"] = course.device_seconds_per_day
     _write_yaml(path / "course.yaml", meta)
-    exercises = list(course.exercises.order_by("position", "pk"))
+    exercises = list(course.exercises.filter(deleted_at__isnull=True).order_by("position", "pk"))
     for index, ex in enumerate(exercises, start=1):
         data = {
             "slug": ex.slug,

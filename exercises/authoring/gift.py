@@ -278,14 +278,21 @@ def _choices(content: str, lead: int, fmt: str) -> tuple[str, dict[str, Any]]:
     if not right:
         raise _QuestionError(lead, "the multiple-choice question has no right answer "
                                    "(mark one with = or a positive weight)")
+    # Moodle: one "=" answer with "~%n%" ones is a single-answer question whose other answers
+    # earn part of the mark; otherwise every positively weighted answer is one of several.
+    full = sum(1 for answer in answers if answer[2] >= 1)
+    multiple = len(right) > 1 and not (full == 1 and any(marker == "=" for marker, *_ in answers))
+    weighted = any(0 < weight < 1 or weight < 0 for _m, _t, weight, _f, _o in answers)
     choices = []
     for number, (_marker, text, weight, feedback, _offset) in enumerate(answers):
         choice: dict[str, Any] = {"id": _choice_id(number), "text": {"fr": text, "en": text},
-                                  "correct": weight > 0}
+                                  "correct": weight > 0 if multiple else weight >= 1}
+        if weighted:
+            choice["weight"] = weight
         if feedback:
             choice["feedback"] = feedback
         choices.append(choice)
-    return "mcq", {"multiple": len(right) > 1, "shuffle": True, "choices": choices}
+    return "mcq", {"multiple": multiple, "shuffle": True, "choices": choices}
 
 
 def _choice_id(number: int) -> str:
@@ -335,10 +342,33 @@ def _numeric(content: str, lead: int) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- Django side
 
-def gift_import(*, course, text: str) -> list:
-    """Create the GIFT file's questions as exercises at the end of ``course``, all or nothing.
+@dataclass
+class GiftImportReport:
+    """What an import does (or, as a dry run, would do): questions matched by their key."""
+    added: list[str]
+    changed: list[str]
+    unchanged: list[str]
+    exercises: list  # the exercises saved (empty for a dry run)
+    dry_run: bool
 
-    Raises ``GiftError`` listing every problem (parse errors and invalid params) by line.
+
+# The fields a re-import may change; the rest (position, published, policy) stays the teacher's.
+_REIMPORTED = ("type", "params", "title_i18n", "statement_i18n")
+
+
+def gift_key(question: GiftQuestion) -> str:
+    """The stable key of a GIFT question: its ``::title::`` (or first line) as a slug, numbered
+    in the file when two share one. The same file imported again gives the same keys."""
+    return f"gift:{question.slug}"
+
+
+def gift_import(*, course, text: str, dry_run: bool = False) -> GiftImportReport:
+    """Import the GIFT file's questions into ``course``, all or nothing.
+
+    A question already imported (same key) is updated in place, never copied; a new one is
+    added at the end of the course, **hidden** until the teacher publishes it. ``dry_run``
+    reports added / changed / unchanged and saves nothing. Raises ``GiftError`` listing every
+    problem (parse errors and invalid params) by line.
     """
     from django.db import transaction
     from django.db.models import Max
@@ -352,18 +382,32 @@ def gift_import(*, course, text: str) -> list:
     for question in questions:
         # The same checks as a course folder's exercise (type, params, policy, texts).
         try:
-            checked.append(exercise_fields(question.data, where=f"line {question.line}"))
+            checked.append((gift_key(question), exercise_fields(question.data, where=f"line {question.line}")))
         except CourseFileError as exc:
             errors.append((question.line, f"invalid question: {str(exc).removeprefix(f'line {question.line}: ')}"))
     if errors:
         raise GiftError(errors)
 
     with transaction.atomic():
+        existing = {e.import_key: e for e in Exercise.objects.select_for_update().filter(
+            course=course, import_key__in=[key for key, _fields in checked], deleted_at__isnull=True)}
         taken = set(Exercise.objects.filter(course=course).values_list("slug", flat=True))
         last = Exercise.objects.filter(course=course).aggregate(last=Max("position"))["last"]
         position = -1 if last is None else last
-        created = []
-        for fields in checked:
+        report = GiftImportReport(added=[], changed=[], unchanged=[], exercises=[], dry_run=dry_run)
+        for key, fields in checked:
+            title = fields["title_i18n"].get("fr") or fields["slug"]
+            exercise = existing.get(key)
+            if exercise is not None:
+                updates = {name: fields[name] for name in _REIMPORTED if getattr(exercise, name) != fields[name]}
+                (report.changed if updates else report.unchanged).append(title)
+                if updates and not dry_run:
+                    for name, value in updates.items():
+                        setattr(exercise, name, value)
+                    exercise.save(update_fields=[*updates, "updated_at"])
+                report.exercises.append(exercise)
+                continue
+            report.added.append(title)
             base = slug = fields.pop("slug")
             number = 2
             while slug in taken:
@@ -371,5 +415,9 @@ def gift_import(*, course, text: str) -> list:
                 number += 1
             taken.add(slug)
             position += 1
-            created.append(Exercise.objects.create(course=course, **{**fields, "slug": slug, "position": position}))
-    return created
+            if not dry_run:
+                report.exercises.append(Exercise.objects.create(
+                    course=course, **{**fields, "slug": slug, "position": position, "published": False, "import_key": key}))
+        if dry_run:
+            report.exercises = []
+    return report

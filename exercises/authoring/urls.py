@@ -11,4 +11,5 @@ urlpatterns = [
     path("<slug:slug>/new/<str:type_name>/", views.exercise_create, name="create"),
     path("exercises/<int:exercise_id>/edit/", views.exercise_edit, name="edit"),
     path("exercises/<int:exercise_id>/preview/", views.exercise_preview, name="preview"),
+    path("exercises/<int:exercise_id>/manage/", views.exercise_manage, name="manage"),
 ]

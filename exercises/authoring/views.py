@@ -34,8 +34,12 @@ def _require_admin(request) -> None:
 @login_required
 def author_home(request):
     _require_admin(request)
-    return render(request, "exercises/author/home.html", {"courses": Course.objects.prefetch_related("exercises"),
-                                                          "types": list(REGISTRY.values())})
+    from django.db.models import Prefetch
+
+    live = Exercise.objects.filter(deleted_at__isnull=True).order_by("position", "pk")
+    return render(request, "exercises/author/home.html", {
+        "courses": Course.objects.prefetch_related(Prefetch("exercises", queryset=live, to_attr="live_exercises")),
+        "types": list(REGISTRY.values())})
 
 
 @login_required
@@ -138,23 +142,61 @@ def course_import_zip(request):
 @login_required
 @require_POST
 def course_import_gift(request, slug: str):
-    """Import a Moodle GIFT quiz file into a course: all or nothing, errors with their lines."""
+    """Import a Moodle GIFT quiz file into a course, in two steps: the upload shows what would be
+    added, changed or left unchanged (a dry run); the teacher confirms to apply it. All or
+    nothing, errors with their lines; new questions arrive hidden."""
     from .gift import GiftError, gift_import
 
     _require_admin(request)
     course = get_object_or_404(Course, slug=slug)
-    upload = request.FILES.get("gift")
-    if upload is None or upload.size > 2 * 2**20:
+    confirm = request.POST.get("confirm") == "1"
+    if confirm:
+        text = request.POST.get("text", "")
+    else:
+        upload = request.FILES.get("gift")
+        if upload is None or upload.size > 2 * 2**20:
+            messages.error(request, _("Choose a GIFT file (.gift or .txt, 2 MB at most)."))
+            return redirect("authoring:home")
+        try:
+            text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            messages.error(request, _("The file is not UTF-8 text."))
+            return redirect("authoring:home")
+    if len(text) > 2 * 2**20 or "\x00" in text:
         messages.error(request, _("Choose a GIFT file (.gift or .txt, 2 MB at most)."))
         return redirect("authoring:home")
     try:
-        text = upload.read().decode("utf-8-sig")
-        exercises = gift_import(course=course, text=text)
-    except UnicodeDecodeError:
-        messages.error(request, _("The file is not UTF-8 text."))
+        report = gift_import(course=course, text=text, dry_run=not confirm)
     except GiftError as exc:
-        lines = "; ".join(f"line {line}: {message}" for line, message in exc.errors[:20])
+        lines = "; ".join(_("line %(line)s: %(message)s") % {"line": line, "message": message} for line, message in exc.errors[:20])
         messages.error(request, _("Nothing was imported: %(errors)s") % {"errors": lines})
+        return redirect("authoring:home")
+    if not confirm:
+        return render(request, "exercises/author/gift_preview.html", {"course": course, "report": report, "text": text})
+    messages.success(request, _("course %(slug)s: %(added)s questions added (hidden until you publish them), "
+                                "%(changed)s changed, %(unchanged)s unchanged") % {
+        "slug": course.slug, "added": len(report.added), "changed": len(report.changed), "unchanged": len(report.unchanged)})
+    return redirect("authoring:home")
+
+
+@login_required
+@require_POST
+def exercise_manage(request, exercise_id: int):
+    """Publish, hide, move up or down, or delete (softly: attempts stay for the audit) an exercise."""
+    from .services import exercise_move, exercise_set_published, exercise_soft_delete
+
+    _require_admin(request)
+    exercise = get_object_or_404(Exercise, pk=exercise_id, deleted_at__isnull=True)
+    action = request.POST.get("action")
+    if action in ("publish", "hide"):
+        exercise_set_published(exercise=exercise, published=action == "publish")
+        messages.success(request, _("“%(title)s” is visible to students.") % {"title": exercise.title} if action == "publish"
+                         else _("“%(title)s” is hidden from students.") % {"title": exercise.title})
+    elif action in ("up", "down"):
+        exercise_move(exercise=exercise, direction=action)
+    elif action == "delete" and request.POST.get("confirm") == "1":
+        exercise_soft_delete(exercise=exercise)
+        messages.success(request, _("“%(title)s” deleted; its attempts are kept for the audit.") % {"title": exercise.title})
     else:
-        messages.success(request, _("course %(slug)s: %(n)s questions imported") % {"slug": course.slug, "n": len(exercises)})
+        messages.error(request, _("Tick the confirmation to delete an exercise."))
     return redirect("authoring:home")

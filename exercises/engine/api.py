@@ -70,7 +70,7 @@ def course_exercises(request, slug: str):
             "type": row.exercise.type,
             "title": row.exercise.title,
             "max_score": row.exercise.max_score,
-            "due_at": row.exercise.due_at,
+            "due_at": row.due_at,  # the student's own (an extension first)
             "best_score": row.best_score,
             "attempts_left": row.state.attempts_left,
             "status": row.status,

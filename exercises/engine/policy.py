@@ -28,9 +28,10 @@ _EXERCISE_DUE = object()
 
 
 def due_at_for(*, exercise: Exercise, user) -> datetime | None:
-    """The due date that applies to this student: their extension, else the exercise's."""
-    if exercise.due_at is None:
-        return None
+    """The due date that applies to this student: their extension, else the exercise's.
+
+    An extension on an exercise without a due date is a personal due date that a teacher set
+    explicitly (``gradebook.services.extension_grant(personal=True)``): it applies too."""
     extension = Extension.objects.filter(exercise=exercise, user=user).values_list("due_at", flat=True).first()
     return extension or exercise.due_at
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.apps import apps
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -62,6 +63,28 @@ class ExerciseRow:
         return CLOSED if self.state.closed else TODO
 
 
+def grade_overrides(*, exercises, user_ids) -> dict[tuple[int, int], float]:
+    """Teachers' overrides, {(user id, exercise id): score in [0, 1]}, in one query.
+
+    THE grade of a student on an exercise is their teacher's override when there is one, their
+    best attempt otherwise: the gradebook, its exports and API, the teacher's page of a student
+    and the student's own pages all read it from here, so they show the same figure. The model
+    lives in the gradebook app, which depends on this one: it is looked up by name, not imported.
+    """
+    override = apps.get_model("gradebook", "GradeOverride")
+    rows = override.objects.filter(exercise__in=exercises, student_id__in=user_ids)
+    return {(user_id, exercise_id): score for user_id, exercise_id, score in rows.values_list("student_id", "exercise_id", "score")}
+
+
+def grade_for(*, exercise: Exercise, user, attempts) -> tuple[float | None, bool]:
+    """A student's grade on one exercise from their attempts (already loaded): the override if
+    any, else the best attempt; and whether it is an override."""
+    overrides = grade_overrides(exercises=[exercise], user_ids=[user.pk])
+    if (user.pk, exercise.pk) in overrides:
+        return overrides[(user.pk, exercise.pk)], True
+    return max((a.score for a in attempts), default=None), False
+
+
 def _override_model():
     # The gradebook owns overrides; the student's progress reads them (never writes them).
     from gradebook.models import GradeOverride
@@ -91,11 +114,13 @@ def exercise_rows_for_user(*, course: Course, user, now: datetime | None = None,
         row["exercise_id"]: row
         for row in _override_model().objects.filter(exercise_id__in=ids, student=user).values("exercise_id", "score", "comment")
     }
+    overrides = grade_overrides(exercises=exercises, user_ids=[user.pk])
     rows = []
     for exercise in exercises:
         stat = stats.get(exercise.pk, {})
         override = overrides.get(exercise.pk)
-        due = extensions.get(exercise.pk) if exercise.due_at and exercise.pk in extensions else exercise.due_at
+        # A personal due date exists only where a teacher gave it (see gradebook.services.extension_grant).
+        due = extensions.get(exercise.pk, exercise.due_at)
         state = policy_state(exercise=exercise, attempts_used=stat.get("used", 0), now=now, due_at=due)
         best = override["score"] if override else stat.get("best")
         solved = best is not None and best >= 0.999 if override else bool(stat.get("right")) or (best or 0) >= 0.999
@@ -148,7 +173,7 @@ def course_totals(*, rows: list[ExerciseRow]) -> CourseTotals:
 
 def exercise_get_for_user(*, user, exercise_id: int) -> tuple[Exercise, str]:
     """An exercise the user may open, and their role in its course; 404 otherwise."""
-    exercise = Exercise.objects.select_related("course").filter(pk=exercise_id).first()
+    exercise = Exercise.objects.select_related("course").filter(pk=exercise_id, deleted_at__isnull=True).first()
     if exercise is None:
         raise Http404
     role = course_role(user=user, course=exercise.course)  # the course is already loaded

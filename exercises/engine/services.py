@@ -127,22 +127,36 @@ def jsonable(value):
 
 
 @dataclass(frozen=True)
+class ScoreChange:
+    """One attempt's counted score before and after a regrade (``new`` is None for a model sent
+    back to the queue: its new score is known once a worker has graded it again)."""
+    attempt_id: int | None
+    user_id: int
+    old: float | None
+    new: float | None
+
+
+@dataclass(frozen=True)
 class RegradeReport:
     attempts: int
     changed: int
     requeued: int
+    changes: tuple[ScoreChange, ...] = ()  # every attempt looked at, changed or not
+    dry_run: bool = False
 
 
-def attempts_regrade(*, exercise: Exercise) -> RegradeReport:
+def attempts_regrade(*, exercise: Exercise, dry_run: bool = False) -> RegradeReport:
     """Grade every attempt of an instant exercise again with the current key and grader.
 
     Each keeps its original number and time of receipt, so retry and late penalties stay what
     they were. A stored answer the grader now refuses scores 0, with the grader's reason.
+    ``dry_run`` computes the same report (the preview a teacher confirms) and saves nothing.
     """
     exercise_type = get_type(exercise.type)
     changed = total = 0
+    changes: list[ScoreChange] = []
     variants: dict[int, dict] = {}
-    for attempt in Attempt.objects.filter(exercise=exercise).select_related("user"):
+    for attempt in Attempt.objects.filter(exercise=exercise).order_by("user_id", "number"):
         total += 1
         variant = variants.setdefault(attempt.user_id, variant_generate(exercise=exercise, user_id=attempt.user_id))
         try:
@@ -153,10 +167,12 @@ def attempts_regrade(*, exercise: Exercise) -> RegradeReport:
         score = score_after_penalties(exercise=exercise, raw_score=raw, number=attempt.number, late=attempt.late)
         if (raw, score, correct) != (attempt.raw_score, attempt.score, attempt.correct) or feedback != attempt.feedback:
             changed += 1
-        Attempt.objects.filter(pk=attempt.pk).update(
-            raw_score=raw, score=score, correct=correct, feedback=feedback, details=details
-        )
-    return RegradeReport(attempts=total, changed=changed, requeued=0)
+        changes.append(ScoreChange(attempt_id=attempt.pk, user_id=attempt.user_id, old=attempt.score, new=score))
+        if not dry_run:
+            Attempt.objects.filter(pk=attempt.pk).update(
+                raw_score=raw, score=score, correct=correct, feedback=feedback, details=details
+            )
+    return RegradeReport(attempts=total, changed=changed, requeued=0, changes=tuple(changes), dry_run=dry_run)
 
 
 def attempt_record_graded(*, exercise: Exercise, user, answer: dict, raw_score: float, feedback: dict,

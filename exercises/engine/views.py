@@ -45,6 +45,8 @@ def exercise_context(request, exercise, role, **extra) -> dict:
         "last": attempts[0] if attempts else None,
         "state": state,
         "best": row.best_score,
+        "best_overridden": row.overridden,
+        "due_at": row.due_at,
         "can_answer": not state.closed and state.attempts_left != 0,
         "show_explanation": vis.solution and (bool(attempts) or row.overridden or state.closed),
         "is_course_teacher": role == "teacher",

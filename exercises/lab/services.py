@@ -26,16 +26,18 @@ from django.utils.translation import gettext as _
 
 from config.i18n import localize
 from exercises.engine.policy import AttemptRefused, due_at_for, policy_state, score_after_penalties
-from exercises.engine.services import RegradeReport, attempt_record_graded
+from exercises.engine.services import RegradeReport, ScoreChange, attempt_record_graded
 from exercises.engine.variants import variant_generate
 from exercises.jobs import (
     GENERATE_TASK,
+    INTEGRITY_TASK,
     MAX_TRIES,
     QuotaBusy,
     device_budget_for,
     device_budget_refusal,
     finish,
     quota_lock,
+    send_light_task,
     send_task,
     sweep,
     tries_exhausted,
@@ -179,6 +181,8 @@ def _finish(generation: Generation, token: uuid.UUID, **fields) -> bool:
             raw_score=fields["score"], feedback=fields["feedback"], late=generation.late,
             received_at=generation.queued_at, details={"recognition": fields["recognition"]})
         Generation.objects.filter(pk=generation.pk).update(attempt=attempt)
+        # The exercise's integrity report (same prompt and seed by several students), on the default queue.
+        transaction.on_commit(lambda: send_light_task(INTEGRITY_TASK, generation.exercise_id))
 
     graded = fields.get("status") == Status.DONE and fields.get("score") is not None
     return finish(generation, token, on_done=record if graded else None, **fields)
@@ -282,11 +286,12 @@ def generations_sweep(*, now: datetime | None = None) -> dict[str, int]:
                  exhausted=_tries_exhausted(), now=now)
 
 
-def generations_regrade(*, exercise: Exercise) -> RegradeReport:
+def generations_regrade(*, exercise: Exercise, dry_run: bool = False) -> RegradeReport:
     """Score every done generation again from what the classifier saw (after a change of the
-    target or the step thresholds): nothing is generated again."""
+    target or the step thresholds): nothing is generated again. ``dry_run`` saves nothing."""
     exercise_type = get_type(exercise.type)
     total = changed = 0
+    changes: list[ScoreChange] = []
     variants: dict[int, dict] = {}
     rows = Generation.objects.filter(exercise=exercise, status=Generation.Status.DONE).select_related("attempt")
     for generation in rows:
@@ -295,10 +300,15 @@ def generations_regrade(*, exercise: Exercise) -> RegradeReport:
         result = exercise_type.grade_generation(variant, recognition=generation.recognition, steps=generation.steps)
         if result.score != generation.score:
             changed += 1
+        attempt = generation.attempt
+        new = score_after_penalties(exercise=exercise, raw_score=result.score, number=1, late=generation.late)
+        changes.append(ScoreChange(attempt_id=attempt.pk if attempt else None, user_id=generation.user_id,
+                                   old=attempt.score if attempt else generation.score, new=new))
+        if dry_run:
+            continue
         Generation.objects.filter(pk=generation.pk).update(score=result.score, feedback=result.feedback)
-        if generation.attempt is not None:
-            attempt = generation.attempt
+        if attempt is not None:
             Attempt.objects.filter(pk=attempt.pk).update(
                 raw_score=result.score, correct=result.correct, feedback=result.feedback,
                 score=score_after_penalties(exercise=exercise, raw_score=result.score, number=1, late=attempt.late))
-    return RegradeReport(attempts=total, changed=changed, requeued=0)
+    return RegradeReport(attempts=total, changed=changed, requeued=0, changes=tuple(changes), dry_run=dry_run)

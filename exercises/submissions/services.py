@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+from django.apps import apps
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
@@ -29,16 +30,18 @@ from django.utils.translation import gettext as _
 
 from config.i18n import localize
 from exercises.engine.files import STORAGE_ERRORS, storage_local_copy, upload_local_path
-from exercises.engine.policy import AttemptRefused, due_at_for, policy_state
-from exercises.engine.services import RegradeReport, attempt_record_graded, jsonable
+from exercises.engine.policy import AttemptRefused, due_at_for, policy_state, score_after_penalties
+from exercises.engine.services import RegradeReport, ScoreChange, attempt_record_graded, jsonable
 from exercises.jobs import (
     GRADE_SUBMISSION_TASK,
+    INTEGRITY_TASK,
     MAX_TRIES,
     QuotaBusy,
     device_budget_for,
     device_budget_refusal,
     finish,
     quota_lock,
+    send_light_task,
     send_task,
     sweep,
     tries_exhausted,
@@ -213,9 +216,30 @@ class GradeOutcome:
     reason: str = ""
 
 
+def _regraded(submission: Submission, fields: dict) -> None:
+    """A regraded submission updates the attempt it already had, in the same transaction as the
+    result: the old grade stays valid until the new one is saved, never a gap. The gradebook's
+    audit log records the new score beside the old one (looked up by name: the gradebook app
+    depends on this one, not the other way)."""
+    attempt = Attempt.objects.select_for_update().get(pk=submission.attempt_id)
+    exercise = submission.exercise
+    new = score_after_penalties(exercise=exercise, raw_score=fields["score"], number=1, late=attempt.late)
+    Attempt.objects.filter(pk=attempt.pk).update(
+        raw_score=fields["score"], score=new, correct=fields["score"] >= 0.999, feedback=fields.get("feedback") or {})
+    if new != attempt.score:
+        apps.get_model("gradebook", "AuditLog").objects.create(
+            actor=None, action="regrade", course_id=exercise.course_id, exercise=exercise, student_id=submission.user_id,
+            old={"score": attempt.score, "submission": submission.pk}, new={"score": new, "submission": submission.pk},
+            comment="model graded again")
+
+
 def _finish(submission: Submission, token: uuid.UUID, **fields) -> bool:
-    """Save a result only if this worker still holds the claim; a grade is recorded as an attempt."""
+    """Save a result only if this worker still holds the claim; a grade is recorded as an attempt
+    (the attempt it already had, when this is a regrade)."""
     def record() -> None:
+        if submission.attempt_id and Attempt.objects.filter(pk=submission.attempt_id).exists():
+            _regraded(submission, fields)
+            return
         attempt = attempt_record_graded(
             exercise=submission.exercise, user=submission.user, answer={"submission_id": submission.pk},
             raw_score=fields["score"], feedback=fields.get("feedback") or {}, late=submission.late,
@@ -326,6 +350,13 @@ def submission_grade(*, submission_id: int, run_model: Callable, device: str = "
             "param_count": result.param_count, "sandbox_seconds": round(result.seconds, 3), "n_test": int(len(y)),
         },
     )
+    if saved:
+        # The integrity report compares every student's answers on the hidden set: keep them
+        # (class indices), and let a default-queue task read the weights and redo the report.
+        from .integrity import fingerprint_store_predictions
+
+        fingerprint_store_predictions(submission_id=submission.pk, probabilities=result.predictions)
+        transaction.on_commit(lambda: send_light_task(INTEGRITY_TASK, exercise.pk))
     return GradeOutcome(status=Status.DONE if saved else "superseded")
 
 
@@ -360,21 +391,31 @@ def submissions_sweep(*, now: datetime | None = None) -> dict[str, int]:
                  exhausted=_tries_exhausted(), now=now)
 
 
-def submissions_regrade(*, exercise: Exercise) -> RegradeReport:
+def submissions_regrade(*, exercise: Exercise, dry_run: bool = False) -> RegradeReport:
     """Send every graded submission of an exercise back to the queue (after a new hidden test
-    set or new thresholds). Pending ones are already on their way."""
+    set or new thresholds). Pending ones are already on their way.
+
+    The attempt of a graded submission stays, with its score, until the worker saves the new
+    grade over it (``_regraded``): students and gradebooks never see a grade vanish.
+    ``dry_run`` lists what would be sent again and changes nothing."""
     pending = []
+    changes: list[ScoreChange] = []
     with transaction.atomic():
-        for submission in Submission.objects.select_for_update().filter(exercise=exercise).exclude(status=Submission.Status.REJECTED):
+        rows = Submission.objects.filter(exercise=exercise).exclude(status=Submission.Status.REJECTED).select_related("attempt")
+        for submission in (rows if dry_run else rows.select_for_update(of=("self",))):
             if submission.is_pending:
                 continue  # already on its way
+            attempt = submission.attempt
+            changes.append(ScoreChange(attempt_id=attempt.pk if attempt else None, user_id=submission.user_id,
+                                       old=attempt.score if attempt else None, new=None))
+            pending.append(submission.pk)
+            if dry_run:
+                continue
             Submission.objects.filter(pk=submission.pk).update(
                 status=Submission.Status.QUEUED, tries=0, claim_token=None, progress=0, enqueued_at=None,
                 queued_at=submission.queued_at,
             )
-            pending.append(submission.pk)
-        # The regraded result replaces the old attempt when it is saved.
-        Attempt.objects.filter(submission__pk__in=pending).delete()
-    for pk in pending:
-        transaction.on_commit(lambda pk=pk: submission_enqueue(submission_id=pk))
-    return RegradeReport(attempts=len(pending), changed=0, requeued=len(pending))
+    if not dry_run:
+        for pk in pending:
+            transaction.on_commit(lambda pk=pk: submission_enqueue(submission_id=pk))
+    return RegradeReport(attempts=len(pending), changed=0, requeued=len(pending), changes=tuple(changes), dry_run=dry_run)

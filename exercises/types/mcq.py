@@ -49,6 +49,8 @@ class McqType(ExerciseType):
                         "id": {"type": "string", "pattern": f"^{CHOICE_ID.pattern}$"},
                         "text": I18N_SCHEMA,
                         "correct": {"type": "boolean"},
+                        "weight": {"type": "number", "minimum": -1, "maximum": 1,
+                                   "description": "Partial credit (Moodle's %50%): the share of the mark this choice earns."},
                         "feedback": I18N_SCHEMA,
                     },
                 },
@@ -91,7 +93,7 @@ class McqType(ExerciseType):
         if not isinstance(choice, Mapping):
             raise params_error(f"{where} : un objet {{id, text, correct}} est attendu.",
                                f"Choice {position}: an object {{id, text, correct}} is expected.")
-        extra = set(choice) - {"id", "text", "correct", "feedback"}
+        extra = set(choice) - {"id", "text", "correct", "feedback", "weight"}
         missing = {"id", "text", "correct"} - set(choice)
         if extra or missing:
             key = sorted(extra or missing)[0]
@@ -107,6 +109,10 @@ class McqType(ExerciseType):
         if not isinstance(choice["correct"], bool):
             raise params_error(f"{where} : « correct » vaut true ou false.",
                                f"Choice {position}: “correct” is true or false.")
+        weight = choice.get("weight", 0.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not -1 <= weight <= 1:
+            raise params_error(f"{where} : le poids est un nombre entre -1 et 1 (0,5 pour 50 %).",
+                               f"Choice {position}: the weight is a number between -1 and 1 (0.5 for 50%).")
         check_localised(choice["text"], f"{where}, text")
         if "feedback" in choice:
             check_localised(choice["feedback"], f"{where}, feedback")
@@ -123,6 +129,9 @@ class McqType(ExerciseType):
             "_correct": [choice["id"] for choice in choices if choice["correct"]],
             "_feedback": {choice["id"]: dict(choice["feedback"])
                           for choice in choices if "feedback" in choice},
+            # Partial credit, only when the author gave weights (else the classic rule).
+            "_weights": {choice["id"]: float(choice.get("weight", 1.0 if choice["correct"] else 0.0))
+                         for choice in choices} if any("weight" in c for c in choices) else {},
         }
 
     def parse_answer(self, variant: Mapping[str, Any], answer: Any) -> dict[str, Any]:
@@ -135,6 +144,7 @@ class McqType(ExerciseType):
             correct_ids=variant["_correct"], chosen_ids=parsed_answer["choices"],
             multiple=variant["multiple"], feedback_by_id=variant["_feedback"],
             text_by_id={choice["id"]: choice["text"] for choice in variant["choices"]},
+            weight_by_id=variant.get("_weights") or None,
         )
 
     def solve(self, variant: Mapping[str, Any]) -> dict[str, Any]:

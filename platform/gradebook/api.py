@@ -94,6 +94,38 @@ def regrade(request, exercise_id: int):
     return {"attempts": report.attempts, "changed": report.changed, "requeued": report.requeued}
 
 
+class RegradeStudentOut(Schema):
+    username: str
+    attempts: int
+    changed: int
+    old: float | None
+    new: float | None  # None: a model that a worker grades again (its grade stays until then)
+    overridden: bool
+
+
+class RegradePreviewOut(Schema):
+    attempts: int
+    changed: int
+    requeued: int
+    students: list[RegradeStudentOut]
+
+
+@router.get("/exercises/{exercise_id}/regrade/preview", response={200: RegradePreviewOut, 404: ErrorOut},
+            summary="What a regrade would change, per student, saving nothing (teachers)")
+def regrade_preview_json(request, exercise_id: int):
+    from .selectors import regrade_preview
+
+    exercise, role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    if role != Enrollment.Role.TEACHER:
+        raise Http404
+    preview = regrade_preview(exercise=exercise)
+    return {
+        "attempts": preview.attempts, "changed": preview.changed, "requeued": preview.requeued,
+        "students": [{"username": s.user.username, "attempts": s.attempts, "changed": s.changed, "old": s.old,
+                      "new": s.new, "overridden": s.overridden} for s in preview.students],
+    }
+
+
 class OverrideIn(Schema):
     username: str
     score: float
@@ -103,6 +135,8 @@ class OverrideIn(Schema):
 class ExtensionIn(Schema):
     username: str
     due_at: datetime
+    # Needed on an exercise without a due date: there is nothing to extend, so say it is meant.
+    personal: bool = False
 
 
 class OkOut(Schema):
@@ -153,7 +187,8 @@ def extension(request, exercise_id: int, payload: ExtensionIn):
 
     exercise, student = _teacher_exercise_and_student(request, exercise_id, payload.username)
     try:
-        extension_grant(exercise=exercise, student=student, due_at=payload.due_at, actor=request.user)
+        extension_grant(exercise=exercise, student=student, due_at=payload.due_at, actor=request.user,
+                        personal=payload.personal)
     except ExtensionError as exc:
         raise HttpError(400, str(exc)) from exc
     return {"ok": True}

@@ -12,6 +12,7 @@ class AuditLog(models.Model):
         REGRADE = "regrade", _("regrade")
         OVERRIDE = "override", _("grade override")
         EXTENSION = "extension", _("due-date extension")
+        WEIGHTS = "weights", _("section weights")
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=20, choices=Action.choices)
@@ -48,3 +49,21 @@ class GradeOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.student} on {self.exercise}: {self.score:.0%}"
+
+
+class SectionWeight(models.Model):
+    """A teacher's weight for one section of a course in the grade. Sections without one weigh
+    the sum of their exercises' weights, so a course without any is graded as before."""
+
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="section_weights")
+    section = models.CharField(max_length=200, help_text="The section's title in the course's first language.")
+    weight = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["course", "section"], name="section_weight_unique"),
+            models.CheckConstraint(condition=models.Q(weight__gte=0), name="section_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.course} · {self.section}: {self.weight}"

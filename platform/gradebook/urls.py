@@ -13,5 +13,7 @@ urlpatterns = [
     path("<slug:slug>/students/<int:user_id>/exercises/<int:exercise_id>/override/", views.override_view, name="override"),
     path("<slug:slug>/students/<int:user_id>/exercises/<int:exercise_id>/extension/", views.extension_view, name="extension"),
     path("<slug:slug>/audit/", views.audit_view, name="audit"),
+    path("<slug:slug>/section-weights/", views.section_weights_view, name="section_weights"),
+    path("<slug:slug>/exercises/<int:exercise_id>/integrity/", views.integrity_view, name="integrity"),
     path("<slug:slug>/exercises/<int:exercise_id>/submissions.zip", views.submissions_zip, name="submissions_zip"),
 ]

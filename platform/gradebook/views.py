@@ -16,11 +16,15 @@ from exercises.types import INSTANT, UPLOAD, grading_of
 
 from .selectors import (
     SORT_DIRECTIONS,
+    STAT_BASES,
     exercise_get_in_course,
     exercise_statistics,
     gradebook_filter,
     gradebook_rows,
     gradebook_sort,
+    mcq_choice_counts,
+    section_key,
+    section_weights,
     student_activity,
     student_get_in_course,
 )
@@ -71,23 +75,58 @@ def course_gradebook(request, slug: str):
 
     student_url = reverse("gradebook:student", args=[course.slug, 0])[: -len("0/")]
     columns = [
-        header(str(e.pk), str(n), exercise=e,
+        header(str(e.pk), e.title, exercise=e, number=all_exercises.index(e) + 1,
                stats_url=reverse("gradebook:exercise_stats", args=[course.slug, e.pk]))
-        for n, e in ((all_exercises.index(e) + 1, e) for e in exercises)
+        for e in exercises
     ]
+    # Columns grouped by section, in the course's order, each group followed by its subtotal.
+    sections: list[dict] = []
+    for column in columns:
+        name = column["exercise"].section
+        if not sections or sections[-1]["name"] != name:
+            sections.append({"name": name, "columns": [], "max_points": 0.0})
+        sections[-1]["columns"].append(column)
+        sections[-1]["key"] = section_key(column["exercise"])
+        sections[-1]["max_points"] += column["exercise"].max_score
     table = [
         {
             "row": row,
             "url": f"{student_url}{row.user.pk}/",
-            "cells": [(row.best.get(e.pk), e.pk in row.late, row.attempts.get(e.pk, 0)) for e in exercises],
+            "sections": [
+                {
+                    "cells": [
+                        {"best": row.best.get(c["exercise"].pk), "late": c["exercise"].pk in row.late,
+                         "override": c["exercise"].pk in row.overridden, "extension": row.extended.get(c["exercise"].pk),
+                         "attempts": row.attempts.get(c["exercise"].pk, 0)}
+                        for c in section["columns"]
+                    ],
+                    "points": round(sum((row.best.get(c["exercise"].pk) or 0.0) * c["exercise"].max_score
+                                        for c in section["columns"]), 2),
+                }
+                for section in sections
+            ],
         }
         for row in rows
     ]
     return render(request, "gradebook/course.html", {
         "course": course, "exercises": exercises, "all_exercises": all_exercises, "rows": rows, "table": table,
-        "columns": columns, "name_header": header("name", ""), "total_header": header("total", ""),
+        "columns": columns, "sections": sections, "name_header": header("name", ""), "total_header": header("total", ""),
+        "max_points": round(sum(e.max_score for e in all_exercises), 2),
+        "weights": _section_weight_rows(course, all_exercises),
         "q": q, "exercise_q": exercise_q, "late_only": late_only, "sort": sort, "dir": direction,
     })
+
+
+def _section_weight_rows(course, exercises) -> list[dict]:
+    chosen = section_weights(course=course)
+    rows: dict[str, dict] = {}
+    for e in exercises:
+        key = section_key(e)
+        row = rows.setdefault(key, {"key": key, "name": e.section or key, "default": 0.0})
+        row["default"] += e.weight
+    for row in rows.values():
+        row["weight"] = chosen.get(row["key"], row["default"])
+    return list(rows.values())
 
 
 @login_required
@@ -112,6 +151,10 @@ def exercise_stats(request, slug: str, exercise_id: int):
     course = course_get_taught(user=request.user, slug=slug)
     exercise = exercise_get_in_course(course=course, exercise_id=exercise_id)
     stats = exercise_statistics(course=course, exercise=exercise)
+    # Moodle offers the item statistics on the first or on the best attempt of each student.
+    basis = request.GET.get("basis") if request.GET.get("basis") in STAT_BASES else "first"
+    scores = stats.first_scores if basis == "first" else stats.best_scores
+    item_points = stats.item_points if basis == "best" else [s * exercise.max_score for s in stats.first_scores]
     # Both SVGs are built from numbers and html-escaped labels only (see gradebook.statistics).
     histogram = mark_safe(statistics.score_histogram_svg(
         stats.best_scores, bins=10, x_label=_("Best score (%)"), y_label=_("Students"),
@@ -121,8 +164,8 @@ def exercise_stats(request, slug: str, exercise_id: int):
         title=_("First-attempt scores")))
     attempts = mark_safe(statistics.attempts_distribution_svg(
         stats.attempt_counts, x_label=_("Attempts"), y_label=_("Students"), title=_("Attempts per student")))
-    facility = statistics.facility_index(stats.first_scores)
-    discrimination = statistics.discrimination_index(stats.item_points, stats.total_points)
+    facility = statistics.facility_index(scores)
+    discrimination = statistics.discrimination_index(item_points, stats.total_points)
     n = len(stats.first_scores)
     return render(request, "gradebook/exercise_stats.html", {
         "course": course, "exercise": exercise, "stats": stats, "attempted": n,
@@ -131,6 +174,7 @@ def exercise_stats(request, slug: str, exercise_id: int):
         "is_quiz": grading_of(exercise) == INSTANT,  # every instant-answer question is a quiz item
         "mean_best": (sum(stats.best_scores) / n) if n else None,
         "mean_attempts": (sum(stats.attempt_counts) / n) if n else None,
+        "basis": basis, "choice_counts": mcq_choice_counts(course=course, exercise=exercise, basis=basis),
     })
 
 
@@ -160,22 +204,31 @@ def _fmt(value):
 
 @login_required
 def exercise_regrade_view(request, slug: str, exercise_id: int):
-    """POST: re-grade one exercise of a course the user teaches, then back to the gradebook."""
+    """GET: what a regrade would change (attempts, old → new grade per student), to confirm.
+    POST with ``confirm``: re-grade, then back to the gradebook; without it, back to the preview."""
     from django.contrib import messages
     from django.shortcuts import redirect
     from django.utils.translation import gettext as _
 
     from exercises.models import Exercise
 
+    from .selectors import regrade_preview
     from .services import exercise_regrade_audited
 
     _require_teacher(request.user)
-    if request.method != "POST":
-        raise Http404
     course = course_get_taught(user=request.user, slug=slug)
     exercise = Exercise.objects.filter(course=course, pk=exercise_id).first()
     if exercise is None:
         raise Http404
+    if request.method == "GET":
+        return render(request, "gradebook/regrade.html", {
+            "course": course, "exercise": exercise, "preview": regrade_preview(exercise=exercise),
+            "is_model": grading_of(exercise) == UPLOAD,
+        })
+    if request.method != "POST":
+        raise Http404
+    if request.POST.get("confirm") != "1":
+        return redirect("gradebook:regrade", slug=course.slug, exercise_id=exercise.pk)
     report = exercise_regrade_audited(exercise=exercise, actor=request.user)
     messages.success(request, _("“%(title)s” re-graded: %(n)s attempts, %(changed)s changed, %(requeued)s models queued again.") % {
         "title": exercise.title, "n": report.attempts, "changed": report.changed, "requeued": report.requeued})
@@ -238,9 +291,10 @@ def extension_view(request, slug: str, user_id: int, exercise_id: int):
         if is_naive(due):
             due = make_aware(due, get_current_timezone())
         try:
-            extension_grant(exercise=exercise, student=student, due_at=due, actor=request.user)
-        except ExtensionError:
-            messages.error(request, _("Give a date and a time."))
+            extension_grant(exercise=exercise, student=student, due_at=due, actor=request.user,
+                            comment=(request.POST.get("comment") or "").strip(), personal=request.POST.get("personal") == "1")
+        except ExtensionError as exc:
+            messages.error(request, str(exc))
         else:
             messages.success(request, _("Due date extended for this student."))
     return redirect("gradebook:student", slug=course.slug, user_id=student.pk)
@@ -254,6 +308,44 @@ def audit_view(request, slug: str):
     course = course_get_taught(user=request.user, slug=slug)
     entries = AuditLog.objects.filter(course=course).select_related("actor", "student", "exercise")[:500]
     return render(request, "gradebook/audit.html", {"course": course, "entries": entries})
+
+
+@login_required
+def section_weights_view(request, slug: str):
+    """POST: the teacher's weights of the course's sections in the grade."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+    from django.utils.translation import gettext as _
+
+    from .services import SectionWeightError, section_weights_set
+
+    _require_teacher(request.user)
+    if request.method != "POST":
+        raise Http404
+    course = course_get_taught(user=request.user, slug=slug)
+    names, values = request.POST.getlist("section"), request.POST.getlist("weight")
+    try:
+        weights = {name: float(value.replace(",", ".")) for name, value in zip(names, values, strict=True)}
+        section_weights_set(course=course, weights=weights, actor=request.user)
+    except (ValueError, SectionWeightError) as exc:
+        messages.error(request, str(exc) if isinstance(exc, SectionWeightError) else _("A section's weight is a number of 0 or more."))
+    else:
+        messages.success(request, _("Section weights saved; the grades use them now."))
+    return redirect("gradebook:course", slug=course.slug)
+
+
+@login_required
+def integrity_view(request, slug: str, exercise_id: int):
+    """The integrity report of a model or diffusion exercise: suspicious pairs side by side."""
+    from .selectors import integrity_report_for
+
+    _require_teacher(request.user)
+    course = course_get_taught(user=request.user, slug=slug)
+    exercise = exercise_get_in_course(course=course, exercise_id=exercise_id)
+    return render(request, "gradebook/integrity.html", {
+        "course": course, "exercise": exercise, "data": integrity_report_for(exercise=exercise),
+        "is_model": grading_of(exercise) == UPLOAD,
+    })
 
 
 @login_required

@@ -35,7 +35,9 @@ def test_teacher_gradebook_drill_down_csv_and_regrade(page, live_server, artifac
         page.click("a[href$='gradebook.csv']")
     csv_text = open(download.value.path(), encoding="utf-8").read()
     assert csv_text.splitlines()[0].startswith("username,") and "student" in csv_text
-    page.click(f"form[action$='/exercises/{exercise.pk}/regrade/'] button")
+    page.click(f"a.regrade-link[href$='/exercises/{exercise.pk}/regrade/']")
+    page.wait_for_selector("#regrade-preview")  # what changes, before anything is done
+    page.click("#confirm-regrade")
     page.wait_for_selector(".msg-success")
     page.goto(f"{base}/teach/cnn-diffusion/audit/")
     assert page.locator("#audit tbody tr").count() >= 1

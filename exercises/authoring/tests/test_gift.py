@@ -82,7 +82,7 @@ def test_import_then_right_answers_score_one():
     Exercise.objects.create(course=course, slug="cat", type="short_answer", position=7,
                             title_i18n={"fr": "x"}, params={"answers": [{"text": "x"}]})
     user = student(course)
-    created = gift_import(course=course, text=VALID)
+    created = gift_import(course=course, text=VALID).exercises
     assert len(created) == 9
     assert [e.position for e in created] == list(range(8, 17))
     slugs = [e.slug for e in created]

@@ -63,7 +63,44 @@ def test_regrade_button_on_the_gradebook_page(course):
     page = t.get("/teach/cnn-diffusion/gradebook/").content.decode()
     url = f"/teach/cnn-diffusion/exercises/{exercise.pk}/regrade/"
     assert url in page
-    response = t.post(url, follow=True)
+    assert t.post(url).url.endswith(url)  # no confirmation: back to the preview, nothing done
+    response = t.post(url, {"confirm": "1"}, follow=True)
     assert response.status_code == 200
     assert "msg-success" in response.content.decode()  # the report of the regrade is shown
     assert logged_in(student(course)).post(url).status_code == 404
+
+
+def test_a_gradebook_of_300_students_by_40_exercises_renders_with_a_constant_number_of_queries():
+    from django.contrib.auth import get_user_model
+
+    from courses.models import Enrollment
+    from exercises.models import Extension
+    from gradebook.models import GradeOverride
+
+    course = CourseFactory(slug="big")
+    exercises = Exercise.objects.bulk_create([
+        Exercise(course=course, slug=f"e{i}", type="mcq", position=i, section_i18n={"fr": f"S{i // 10}"},
+                 title_i18n={"fr": f"Exercice {i}"}, params={}) for i in range(40)])
+    t = teacher(course)
+    users = get_user_model().objects.bulk_create([get_user_model()(username=f"u{i:03}") for i in range(300)])
+    Enrollment.objects.bulk_create([Enrollment(course=course, user=u, role=Enrollment.Role.STUDENT) for u in users])
+
+    def page_queries(n: int) -> int:
+        shown = users[:n]
+        Attempt.objects.filter(exercise__course=course).delete()
+        Attempt.objects.bulk_create([
+            Attempt(exercise=e, user=u, number=1, answer={"choices": ["a"]}, raw_score=0.5, score=0.5, late=(i % 7 == 0))
+            for i, u in enumerate(shown) for e in exercises])
+        GradeOverride.objects.bulk_create([GradeOverride(exercise=exercises[0], student=u, score=1, comment="x")
+                                           for u in shown[:n // 10] if not GradeOverride.objects.filter(student=u).exists()])
+        Extension.objects.get_or_create(exercise=exercises[1], user=shown[0], defaults={"due_at": "2030-01-01T00:00Z"})
+        client = logged_in(t)
+        Enrollment.objects.filter(course=course, role=Enrollment.Role.STUDENT).exclude(user__in=shown).delete()
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get("/teach/big/gradebook/")
+        assert response.status_code == 200 and response.content.decode().count('class="student-link"') == n
+        return len(ctx.captured_queries)
+
+    large = page_queries(300)
+    small = page_queries(30)
+    assert large == small

@@ -95,7 +95,7 @@ def test_override_and_extension_from_the_drill_down_page(course):
     client.post(override_url, {"percent": "75", "comment": ""})  # no comment: refused
     assert not AuditLog.objects.filter(action="override").exists()
     client.post(override_url, {"percent": "75", "comment": "Oral exam instead"})
-    client.post(f"/teach/cnn-diffusion/students/{alice.pk}/exercises/{exercise.pk}/extension/", {"due_at": "2030-01-01T12:00"})
+    client.post(f"/teach/cnn-diffusion/students/{alice.pk}/exercises/{exercise.pk}/extension/", {"due_at": "2030-01-01T12:00", "personal": "1"})
     audit = client.get("/teach/cnn-diffusion/audit/").content.decode()
     assert "Oral exam instead" in audit and audit.count("<tr>") >= 3
     assert logged_in(alice).post(override_url, {"percent": "100", "comment": "me"}).status_code == 404
@@ -148,9 +148,12 @@ def test_gift_upload_from_the_authoring_page(course):
     client = logged_in(admin())
     before = Exercise.objects.filter(course=course).count()
     good = "::Pi::Combien vaut pi ? {#3.14:0.01}\n\n::Chat::Le chat dort. {T}\n"
-    client.post("/author/cnn-diffusion/gift/", {"gift": SimpleUploadedFile("q.gift", good.encode())})
+    preview = client.post("/author/cnn-diffusion/gift/", {"gift": SimpleUploadedFile("q.gift", good.encode())})
+    assert 'id="gift-summary"' in preview.content.decode()  # a dry run first
+    assert Exercise.objects.filter(course=course).count() == before
+    client.post("/author/cnn-diffusion/gift/", {"confirm": "1", "text": good})
     assert Exercise.objects.filter(course=course).count() == before + 2
     bad = "::A::Question {=oui ~non\n\n::B::Autre {#abc}\n"
     page = client.post("/author/cnn-diffusion/gift/", {"gift": SimpleUploadedFile("bad.gift", bad.encode())}, follow=True).content.decode()
-    assert "line 1" in page and "line 3" in page
+    assert "ligne 1" in page and "ligne 3" in page
     assert Exercise.objects.filter(course=course).count() == before + 2

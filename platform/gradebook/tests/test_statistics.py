@@ -74,3 +74,31 @@ def test_attempts_distribution_svg_has_a_bar_per_attempt_count():
     titles = [b.find(SVG + "title").text for b in capped.iter(SVG + "rect") if b.get("class") == "bar"]
     assert titles[-1] == "10+: 2"
     ET.fromstring(attempts_distribution_svg([]))  # no student yet: still a valid chart
+
+
+@pytest.mark.django_db
+def test_item_statistics_on_the_first_or_the_best_attempt_and_distractor_counts():
+    import pytest as _pytest
+
+    from exercises.models import Attempt, Exercise
+    from tests.factories import CourseFactory, logged_in, student, teacher
+
+    course = CourseFactory(slug="stats")
+    quiz = Exercise.objects.create(course=course, slug="q", type="mcq", title_i18n={"fr": "Q"}, params={"choices": [
+        {"id": "a", "text": {"fr": "Deux", "en": "Two"}, "correct": True},
+        {"id": "b", "text": {"fr": "Trois", "en": "Three"}, "correct": False},
+        {"id": "c", "text": {"fr": "Quatre", "en": "Four"}, "correct": False}]})
+    for name, tries in (("s1", ["b", "a"]), ("s2", ["b", "a"]), ("s3", ["a"]), ("s4", ["c"])):
+        user = student(course, username=name)
+        for number, choice in enumerate(tries, start=1):
+            score = 1.0 if choice == "a" else 0.0
+            Attempt.objects.create(exercise=quiz, user=user, number=number, answer={"choices": [choice]},
+                                   raw_score=score, score=score, correct=score == 1)
+    client = logged_in(teacher(course))
+    first = client.get(f"/teach/stats/exercises/{quiz.pk}/stats/")
+    best = client.get(f"/teach/stats/exercises/{quiz.pk}/stats/?basis=best")
+    assert first.context["facility"] == _pytest.approx(25.0) and best.context["facility"] == _pytest.approx(75.0)
+    picked = {c.id: c.picked for c in first.context["choice_counts"]}
+    assert picked == {"a": 1, "b": 2, "c": 1}
+    assert {c.id: c.picked for c in best.context["choice_counts"]} == {"a": 3, "b": 0, "c": 1}
+    assert 'id="distractors"' in first.content.decode() and 'data-choice="b"' in first.content.decode()
