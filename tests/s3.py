@@ -105,7 +105,10 @@ def seaweedfs(workdir: Path, *, timeout: float = 60):
              "-volume.port", str(ports["volume"]), "-volume.port.grpc", str(grpc["volume"]),
              "-filer.port", str(ports["filer"]), "-filer.port.grpc", str(grpc["filer"]),
              "-s3", "-s3.port", str(ports["s3"]), "-s3.port.grpc", str(grpc["s3"]),
-             "-s3.config", str(identities), "-master.volumeSizeLimitMB", "32", "-volume.max", "0"],
+             "-s3.config", str(identities), "-master.volumeSizeLimitMB", "32", "-volume.max", "0",
+             # Its Iceberg and Lance catalogs listen on fixed ports (8181, 9101) by default: two
+             # stores at once (two test runs, or one that is still stopping) would collide. Off.
+             "-s3.port.iceberg", "0", "-s3.port.lance", "0"],
             cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     (workdir / "data").mkdir(exist_ok=True)

@@ -54,7 +54,21 @@ def test_a_teachers_hidden_test_set_goes_to_the_bucket_and_a_bad_one_changes_not
     assert list((tmp_path / "worker-var" / "cache" / "stored").iterdir())[0].name == f"testset-{stored.sha256}.npz"
 
 
-def test_a_store_that_refuses_the_write_is_a_clear_503_and_nothing_is_kept(s3_store, db, settings):
+def _tiny_model_bytes(folder, exercise) -> bytes:
+    import keras
+
+    from exercises.types.model import model_params
+    from grader.datasets import DATASETS
+
+    spec = DATASETS[model_params(exercise.params)["dataset"]]
+    model = keras.Sequential([keras.Input(shape=tuple(spec.input_shape)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Flatten(), keras.layers.Dense(len(spec.class_names), activation="softmax")])
+    model.save(folder / "tiny.keras")
+    return (folder / "tiny.keras").read_bytes()
+
+
+@pytest.mark.keras
+def test_a_store_that_refuses_the_write_is_a_clear_503_and_nothing_is_kept(s3_store, db, settings, tmp_path):
     from exercises.models import Exercise, Submission
 
     call_command("load_course", verbosity=0)
@@ -63,8 +77,9 @@ def test_a_store_that_refuses_the_write_is_a_clear_503_and_nothing_is_kept(s3_st
     broken["OPTIONS"] = {**broken["OPTIONS"], "secret_key": "wrong-secret"}
     settings.STORAGES = {**settings.STORAGES, "default": broken}
     client = logged_in(student(exercise.course))
+    # A valid model (a refused file is never stored, so it could not reach the store).
     response = client.post(f"/api/v1/exercises/{exercise.pk}/submissions",
-                           {"file": SimpleUploadedFile("m.keras", b"PK\x05\x06" + b"\x00" * 18)})
+                           {"file": SimpleUploadedFile("m.keras", _tiny_model_bytes(tmp_path, exercise))})
     assert response.status_code == 503, response.content
     assert "stockage" in response.json()["detail"]
     assert not Submission.objects.exists() and s3_store.keys() == []
