@@ -117,6 +117,12 @@ def test_web_and_worker_share_only_postgres_redis_and_s3(backend, s3_store, tran
     web_host, worker_host = tmp_path / "web-host", tmp_path / "worker-host"
     for host in (web_host, worker_host):
         (host / "tmp").mkdir(parents=True)
+    # The worker's sandbox scratch root lives under worker-host/tmp: the jail's unprivileged uid
+    # must be able to traverse the folders above it (pytest makes them private), as it can /tmp.
+    for folder in (*reversed(worker_host.parents[:len(worker_host.relative_to("/").parts) - 1]), worker_host,
+                   worker_host / "tmp"):
+        if folder.is_relative_to(tmp_path.parent.parent):
+            folder.chmod(folder.stat().st_mode | 0o011)
     redis = RedisServer(tmp_path / "redis")
     redis.start()
     database_url = database_url_of_test_db()
