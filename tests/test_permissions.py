@@ -124,6 +124,7 @@ def build_world(settings, tmp_path) -> World:
     model_path = Path(submission.file.path)
     confusion = png_bytes(64, 64, (10, 120, 10))
     model_path.with_name(model_path.stem + "-confusion.png").write_bytes(confusion)
+    model_path.with_name(model_path.stem + "-confusion-public.png").write_bytes(confusion)
 
     generation = Generation(
         course=course, exercise=ex["diffusion"], user=owner, prompt="banane verte", steps=50, seed=7, guidance=3.0,
@@ -259,6 +260,9 @@ TABLE: dict[str, list[Case]] = {
     "exercises:submission": [Case(lambda w: reverse("exercises:submission", args=[w.submission.pk]), OWN)],
     "exercises:submission_confusion": [
         Case(lambda w: reverse("exercises:submission_confusion", args=[w.submission.pk]), OWN),
+    ],
+    "exercises:submission_confusion_public": [
+        Case(lambda w: reverse("exercises:submission_confusion_public", args=[w.submission.pk]), OWN),
     ],
     "exercises:my_results": [Case(lambda w: reverse("exercises:my_results"), LOGGED)],
     "exercises:generate": [
