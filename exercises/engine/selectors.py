@@ -63,6 +63,11 @@ class ExerciseRow:
         return CLOSED if self.state.closed else TODO
 
 
+def _override_model():
+    """The gradebook owns overrides and depends on this app: looked up by name, never imported."""
+    return apps.get_model("gradebook", "GradeOverride")
+
+
 def grade_overrides(*, exercises, user_ids) -> dict[tuple[int, int], float]:
     """Teachers' overrides, {(user id, exercise id): score in [0, 1]}, in one query.
 
@@ -71,7 +76,7 @@ def grade_overrides(*, exercises, user_ids) -> dict[tuple[int, int], float]:
     and the student's own pages all read it from here, so they show the same figure. The model
     lives in the gradebook app, which depends on this one: it is looked up by name, not imported.
     """
-    override = apps.get_model("gradebook", "GradeOverride")
+    override = _override_model()
     rows = override.objects.filter(exercise__in=exercises, student_id__in=user_ids)
     return {(user_id, exercise_id): score for user_id, exercise_id, score in rows.values_list("student_id", "exercise_id", "score")}
 
@@ -83,13 +88,6 @@ def grade_for(*, exercise: Exercise, user, attempts) -> tuple[float | None, bool
     if (user.pk, exercise.pk) in overrides:
         return overrides[(user.pk, exercise.pk)], True
     return max((a.score for a in attempts), default=None), False
-
-
-def _override_model():
-    # The gradebook owns overrides; the student's progress reads them (never writes them).
-    from gradebook.models import GradeOverride
-
-    return GradeOverride
 
 
 def exercise_rows_for_user(*, course: Course, user, now: datetime | None = None,
