@@ -51,7 +51,10 @@ app.autodiscover_tasks(["workers"], related_name="tasks")
 
 @app.on_after_configure.connect
 def _broker_folders(sender, **kwargs) -> None:
-    """The filesystem broker needs its folders before the first message."""
+    """The filesystem broker needs its folders before the first message; a Redis broker gets
+    kombu's Redis transport with an ack that cannot wedge the worker (workers/broker.py)."""
+    if str(sender.conf.broker_url or "").startswith("redis://") and not sender.conf.broker_transport:
+        sender.conf.broker_transport = "workers.broker:Transport"
     options = sender.conf.broker_transport_options or {}
     for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
