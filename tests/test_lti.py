@@ -9,7 +9,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from tests.lti import error_text, launch, lti_platform
+from tests.lti import error_text, launch, lti_platform, parse_form, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,3 +138,193 @@ def test_an_unknown_deployment_is_refused(platform, live_server):
     LtiDeployment.objects.update(is_active=False)
     r, _ = launch(requests.Session(), platform, user="u-3", role="Learner")
     assert r.status_code == 403 and "deployment-1" in error_text(r.text)
+
+
+# --- Grade passback, roster and deep linking: a real Celery worker sends to the platform ---------
+
+def _answer(client, live_server, exercise, user, right: bool = True):
+    from tests.factories import right_answer
+
+    page = client.get(f"{live_server.url}/exercises/{exercise.pk}/", timeout=30)
+    assert page.status_code == 200
+    answer = right_answer(exercise, user)
+    if not right:
+        answer = {"shape": [1, 1, 1]}
+    r = client.post(f"{live_server.url}/api/v1/exercises/{exercise.pk}/attempts", json={"answer": answer},
+                    headers={"X-CSRFToken": client.cookies.get("csrftoken", "")}, timeout=30)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def _gradebook_points(exercise, user) -> float:
+    """THE grade (the override, else the best attempt) in the exercise's points."""
+    from django.db.models import Max
+
+    from exercises.engine.selectors import grade_overrides
+    from exercises.models import Attempt
+
+    grade = grade_overrides(exercises=[exercise], user_ids=[user.pk]).get((user.pk, exercise.pk))
+    if grade is None:
+        grade = Attempt.objects.filter(exercise=exercise, user=user).aggregate(m=Max("score"))["m"]
+    return round(grade * exercise.max_score, 6)
+
+
+def _lms_score(platform, resource_id: str, sub: str):
+    state = platform.state()
+    for item_id, item in state["lineitems"].items():
+        if item.get("resourceId") == resource_id:
+            score = state["scores"].get(item_id, {}).get(sub)
+            return (item, score) if score else None
+    return None
+
+
+def _wait_score(platform, resource_id, sub, given, maximum):
+    def arrived():
+        found = _lms_score(platform, resource_id, sub)
+        return found if found and abs(found[1]["scoreGiven"] - given) < 1e-6 else None
+
+    item, score = wait_for(arrived, what=f"score {given} for {sub} on {resource_id}")
+    assert score["scoreMaximum"] == maximum and score["gradingProgress"] == "FullyGraded"
+    return item, score
+
+
+@pytest.mark.worker
+def test_scores_reach_the_lms_and_match_the_gradebook(platform, live_server, live_worker, course, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from exercises.jobs import send_light_task
+    from exercises.models import Exercise
+    from gradebook.services import exercise_regrade_audited, grade_override
+    from lti.models import ScoreSync
+    from lti.services import SCORES_SWEEP_TASK
+
+    first, later = list(Exercise.objects.filter(course=course, type="output_size").order_by("pk")[:2])
+    Exercise.objects.filter(pk=later.pk).update(grades_visible_at=timezone.now() + timedelta(days=1))
+    later.refresh_from_db()
+    client = requests.Session()
+    r, _ = launch(client, platform, user="u-1", role="Learner", custom=f'{{"stride_exercise": "{first.pk}"}}')
+    assert r.status_code == 302
+    user = _user("u-1", platform)
+
+    # A graded attempt: the worker creates the line item and posts the score.
+    _answer(client, live_server, first, user, right=True)
+    _wait_score(platform, f"stride-exercise-{first.pk}", "u-1", _gradebook_points(first, user), first.max_score)
+
+    # A teacher's override replaces it, in the LMS too.
+    teacher = _user_teacher(platform)
+    grade_override(exercise=first, student=user, score=0.25, comment="copied", actor=teacher)
+    item, _ = _wait_score(platform, f"stride-exercise-{first.pk}", "u-1", 0.25 * first.max_score, first.max_score)
+    assert _gradebook_points(first, user) == 0.25 * first.max_score
+    # A regrade sends again what the gradebook says (the override still wins).
+    sent_before = ScoreSync.objects.get(user=user, exercise=first).sent_at
+    exercise_regrade_audited(exercise=first, actor=teacher)
+    wait_for(lambda: ScoreSync.objects.get(user=user, exercise=first).sent_at > sent_before, what="the regrade's resend")
+    assert _lms_score(platform, f"stride-exercise-{first.pk}", "u-1")[1]["scoreGiven"] == 0.25 * first.max_score
+
+    # Before the release date nothing is sent: the row is held, the LMS has no score.
+    _answer(client, live_server, later, user, right=True)
+    sync = wait_for(lambda: ScoreSync.objects.filter(user=user, exercise=later, status="held").first(), what="held")
+    assert _lms_score(platform, f"stride-exercise-{later.pk}", "u-1") is None
+    # Once the date has come, beat's sweep sends it.
+    Exercise.objects.filter(pk=later.pk).update(grades_visible_at=timezone.now() - timedelta(seconds=1))
+    send_light_task(SCORES_SWEEP_TASK)
+    _wait_score(platform, f"stride-exercise-{later.pk}", "u-1", _gradebook_points(later, user), later.max_score)
+
+    # The teacher's page says the LMS has the latest score, per student and line item.
+    page = _teacher_client(platform, live_server).get(f"{live_server.url}/lti/courses/{course.slug}/scores/", timeout=30)
+    assert page.status_code == 200
+    assert page.text.count('class="lti-ok"') == 2 and 'class="lti-stale"' not in page.text
+    sync.refresh_from_db()
+    assert sync.status == "sent"
+
+
+_TEACHERS: dict = {}
+
+
+def _teacher_client(platform, live_server):
+    if platform.base not in _TEACHERS:
+        client = requests.Session()
+        r, _ = launch(client, platform, user="t-1", role="Instructor", name="Grace Hopper")
+        assert r.status_code == 302
+        _TEACHERS[platform.base] = client
+    return _TEACHERS[platform.base]
+
+
+def _user_teacher(platform):
+    from accounts.roles import Role
+    from accounts.services import user_create
+
+    user, _ = user_create(username="teacher-lti", role=Role.TEACHER)
+    return user
+
+
+@pytest.mark.worker
+def test_roster_sync_marks_students_who_left_inactive(platform, live_server, live_worker, course):
+    from courses.models import Enrollment
+
+    for sub in ("u-stays", "u-leaves"):
+        assert launch(requests.Session(), platform, user=sub, role="Learner")[0].status_code == 302
+    teacher = _teacher_client(platform, live_server)
+    learner = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+    platform.set_roster("course-1", [
+        {"user_id": "u-stays", "roles": [learner], "name": "Stays", "status": "Active"},
+        {"user_id": "u-new", "roles": [learner], "name": "Newcomer", "given_name": "New", "status": "Active"},
+        {"user_id": "t-1", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"], "status": "Active"},
+    ])
+    page = teacher.get(f"{live_server.url}/lti/courses/{course.slug}/scores/", timeout=30)
+    from lti.models import CourseContext
+
+    link = CourseContext.objects.get(course=course)
+    r = teacher.post(f"{live_server.url}/lti/courses/{course.slug}/contexts/{link.pk}/", data={
+        "csrfmiddlewaretoken": teacher.cookies.get("csrftoken"), "roster": "1", "grain": "exercise"},
+        headers={"Referer": page.url}, allow_redirects=False, timeout=30)
+    assert r.status_code == 302
+    wait_for(lambda: CourseContext.objects.get(pk=link.pk).roster_synced_at, what="the roster sync")
+    leaves = Enrollment.objects.get(course=course, user=_user("u-leaves", platform))
+    assert not leaves.is_active  # kept, not deleted
+    assert Enrollment.objects.get(course=course, user=_user("u-stays", platform)).is_active
+    newcomer = Enrollment.objects.get(course=course, user=_user("u-new", platform))
+    assert newcomer.is_active and newcomer.role == "student" and newcomer.user.first_name == "New"
+    # The student who left cannot open the course any more.
+    gone = requests.Session()
+    launch(gone, platform, user="u-stays", role="Learner")
+    assert gone.get(f"{live_server.url}/courses/{course.slug}/", timeout=30).status_code == 200
+
+
+@pytest.mark.worker
+def test_deep_linking_places_an_exercise_with_its_maximum_and_grades_reach_its_line_item(
+        platform, live_server, live_worker, course):
+    from exercises.models import Exercise
+
+    exercise = Exercise.objects.filter(course=course, type="output_size").order_by("pk").first()
+    teacher = requests.Session()
+    r, _ = launch(teacher, platform, user="t-1", role="Instructor", message="deeplink")
+    assert r.status_code == 200 and "deep-link-form" in r.text, error_text(r.text)
+    assert f'value="exercise:{exercise.pk}"' in r.text and 'value="section:' in r.text
+
+    action, fields = parse_form(r.text)
+    r = teacher.post(live_server.url + action, data={"token": fields["token"], "item": f"exercise:{exercise.pk}"},
+                     timeout=30)
+    assert r.status_code == 200
+    action, fields = parse_form(r.text)  # the signed response, posted back to the LMS
+    done = teacher.post(action, data=fields, timeout=30)
+    assert done.status_code == 200 and "Content placed" in done.text, done.text
+    placed = platform.state()["deep_links"][-1]
+    assert placed["custom"]["stride_exercise"] == str(exercise.pk)
+    assert placed["lineItem"]["scoreMaximum"] == exercise.max_score
+    # A student follows the placed link: lands on the exercise; the score goes to that line item.
+    student = requests.Session()
+    r, _ = launch(student, platform, user="u-dl", role="Learner", link=placed["link"])
+    assert r.headers["Location"] == f"/exercises/{exercise.pk}/"
+    user = _user("u-dl", platform)
+    _answer(student, live_server, exercise, user)
+    lineitem_url = platform.state()["links"][placed["link"]]["lineitem"]
+
+    def arrived():
+        return platform.state()["scores"].get(lineitem_url, {}).get("u-dl")
+
+    score = wait_for(arrived, what="the score on the deep-linked line item")
+    assert score["scoreGiven"] == _gradebook_points(exercise, user)
+    assert len(platform.state()["lineitems"]) == 1  # no second line item was made for it
