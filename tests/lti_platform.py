@@ -198,6 +198,11 @@ def make_app(state: State):
         path, method = request.path, request.method
         if path == "/jwks":
             return _json("200 OK", conf.get_jwks())
+        if path == "/frame":  # the LMS's course page, with the tool's link in an iframe
+            src = html.escape(f"/start?{environ.get('QUERY_STRING', '')}")
+            page = (f'<!doctype html><html lang="en"><head><title>LMS</title></head><body><h1>LMS course</h1>'
+                    f'<iframe id="lms-frame" title="Stride" src="{src}" width="1100" height="700"></iframe></body></html>')
+            return "200 OK", [("Content-Type", "text/html; charset=utf-8")], page.encode()
         if path == "/start":
             return start(request)
         if path == "/authorize":

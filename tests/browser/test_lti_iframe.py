@@ -1,0 +1,30 @@
+"""An LMS page frames Stride (LTI 1.3): chromium follows the whole launch inside the iframe (the
+platform's login initiation, Stride's cookie check page and its JavaScript, the platform's
+authorization, the signed id_token posted by the platform's form) and lands on the exercise,
+which Stride lets that LMS, and only it, frame."""
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from tests.lti import lti_platform
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_launch_inside_the_lms_iframe(page, live_server, tmp_path, artifacts):
+    call_command("load_course", verbosity=0)
+    from exercises.models import Exercise
+
+    exercise = Exercise.objects.filter(course__slug="cnn-diffusion", type="output_size").order_by("pk").first()
+    tool = live_server.url.replace("localhost", "127.0.0.1")  # the LMS and Stride: two origins of one site
+    with lti_platform(tool, tmp_path) as platform:
+        call_command("lti_add_platform", *platform.register_args(), "--base-url", tool, verbosity=0)
+        page.goto(f"{platform.base}/frame?user=u-frame&role=Learner&custom=%7B%22stride_exercise%22%3A%20%22{exercise.pk}%22%7D")
+        frame = page.frame_locator("#lms-frame")
+        frame.locator("h1").filter(has_text=exercise.title).wait_for()
+        # Inside a frame, Stride offers its own tab (the way out when a browser blocks the frame's cookies).
+        assert frame.locator("#lti-new-tab").is_visible()
+        inner = next(f for f in page.frames if f.url.startswith(tool))
+        assert inner.url.endswith(f"/exercises/{exercise.pk}/")
+        page.screenshot(path=str(artifacts / "lti-iframe-launch.png"))
