@@ -107,7 +107,6 @@ class LaunchView(View):
     every failure turned into the error page)."""
 
     def post(self, request, *args, **kwargs):
-        request.session.flush()
         tool_conf = DjangoToolConfig()
         message_launch = DjangoMessageLaunch(request, tool_conf, launch_data_storage=DatabaseLaunchDataStorage())
         try:
@@ -119,6 +118,8 @@ class LaunchView(View):
             log.warning("malformed LTI launch", exc_info=True)
             return refused(request, _("The LMS's launch message could not be read: %(why)s") % {"why": exc},
                            claims=_unverified_claims(request))
+        # A valid launch is a new identity: whoever was logged in here before is logged out.
+        request.session.flush()
         lti_launch = LtiLaunch(message_launch)
         claims = lti_launch.get_launch_data()
         if not tool_conf.deployment.is_active:
