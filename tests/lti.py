@@ -38,6 +38,10 @@ class Platform:
     def state(self) -> dict:
         return requests.get(f"{self.base}/_state", timeout=10).json()
 
+    def fail_scores(self, n: int) -> None:
+        """The next ``n`` score posts get a 503, as from an LMS that is down."""
+        requests.post(f"{self.base}/_fail", json={"scores": n}, timeout=10).raise_for_status()
+
     def set_roster(self, context: str, members: list[dict]) -> None:
         requests.post(f"{self.base}/_roster", json={"context": context, "members": members}, timeout=10).raise_for_status()
 

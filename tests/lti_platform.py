@@ -57,6 +57,7 @@ class State:
         self.deep_links: list[dict] = []
         self.members: dict[str, list[dict]] = {}  # context id → NRPS members
         self.ids = itertools.count(1)
+        self.fail_scores = 0  # the next N score posts answer 503 (an LMS that is down for a while)
 
 
 class PlatformConf(LTI1P3PlatformConfAbstract):
@@ -225,6 +226,10 @@ def make_app(state: State):
             item = state.lineitems.get(item_id)
             service = Ags(request, conf, state, item["context"] if item else "none")
             if len(parts) == 4 and parts[3] == "scores":
+                with state.lock:
+                    if state.fail_scores > 0:
+                        state.fail_scores -= 1
+                        return _json("503 Service Unavailable", {"error": "the LMS is down"})
                 return _wrap(service.handle_resp(service.handle_update_score, line_item_id=item_id))
             if len(parts) == 4 and parts[3] == "results":
                 return _wrap(service.handle_resp(service.handle_get_results, line_item_id=item_id))
@@ -232,6 +237,9 @@ def make_app(state: State):
         if path == "/_state":
             return _json("200 OK", {"lineitems": state.lineitems, "scores": state.scores, "deep_links": state.deep_links,
                                     "links": state.links, "launches": state.launches})
+        if path == "/_fail" and method == "POST":
+            state.fail_scores = int(request.json["scores"])
+            return _json("200 OK", {"ok": True})
         if path == "/_roster" and method == "POST":
             data = request.json
             state.members[data["context"]] = data["members"]

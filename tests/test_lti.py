@@ -329,3 +329,53 @@ def test_deep_linking_places_an_exercise_with_its_maximum_and_grades_reach_its_l
     score = wait_for(arrived, what="the score on the deep-linked line item")
     assert score["scoreGiven"] == _gradebook_points(exercise, user)
     assert len(platform.state()["lineitems"]) == 1  # no second line item was made for it
+
+
+@pytest.fixture
+def quick_retry_worker(transactional_db, settings, tmp_path):
+    """A real worker whose LMS retries come after 0.3 s, 0.6 s... and stop after 3 tries."""
+    from pathlib import Path
+
+    from tests.conftest import database_url_of_test_db
+    from tests.procs import celery_worker
+
+    with celery_worker(broker_url=settings.CELERY_BROKER_URL, var_dir=Path(settings.VAR_DIR),
+                       database_url=database_url_of_test_db(), log=tmp_path / "worker.log", queues="default",
+                       STRIDE_LTI_RETRY_SECONDS="0.3", STRIDE_LTI_MAX_TRIES="3") as proc:
+        yield proc
+
+
+@pytest.mark.worker
+def test_an_lms_that_is_down_gets_the_score_after_retries_or_a_resend(platform, live_server, quick_retry_worker, course):
+    from exercises.models import Exercise
+    from lti.models import ScoreSync
+
+    first, second = list(Exercise.objects.filter(course=course, type="output_size").order_by("pk")[:2])
+    client = requests.Session()
+    assert launch(client, platform, user="u-r", role="Learner")[0].status_code == 302
+    user = _user("u-r", platform)
+
+    # Down for two posts: the third try (after the backoff) gets through.
+    platform.fail_scores(2)
+    _answer(client, live_server, first, user)
+    _wait_score(platform, f"stride-exercise-{first.pk}", "u-r", _gradebook_points(first, user), first.max_score)
+    assert ScoreSync.objects.get(user=user, exercise=first).tries == 3
+
+    # Down for longer than the tries: the row is marked failed, with the reason, for the teacher.
+    platform.fail_scores(100)
+    _answer(client, live_server, second, user)
+    failed = wait_for(lambda: ScoreSync.objects.filter(user=user, exercise=second, status="failed").first(), what="failed")
+    assert "503" in failed.error
+    assert _lms_score(platform, f"stride-exercise-{second.pk}", "u-r") is None
+    teacher = _teacher_client(platform, live_server)
+    page = teacher.get(f"{live_server.url}/lti/courses/{course.slug}/scores/", timeout=30)
+    assert 'class="lti-stale"' in page.text
+    # The LMS is back; the teacher's resend delivers it.
+    platform.fail_scores(0)
+    r = teacher.post(f"{live_server.url}/lti/courses/{course.slug}/scores/{failed.pk}/resend/",
+                     data={"csrfmiddlewaretoken": teacher.cookies.get("csrftoken")}, allow_redirects=False, timeout=30)
+    assert r.status_code == 302
+    _wait_score(platform, f"stride-exercise-{second.pk}", "u-r", _gradebook_points(second, user), second.max_score)
+    from gradebook.models import AuditLog
+
+    assert AuditLog.objects.filter(action="lti_resend", student=user, exercise=second).exists()
