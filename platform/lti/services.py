@@ -387,7 +387,9 @@ def scores_sweep() -> dict:
                                          requested_at__lt=timezone.now() - timedelta(minutes=10)).values_list("pk", flat=True))
     for pk in held + lost:
         send_light_task(SCORE_SEND_TASK, pk)
-    return {"held": len(held), "lost": len(lost)}
+    from .storage import launch_values_purge
+
+    return {"held": len(held), "lost": len(lost), "launch_values_purged": launch_values_purge()}
 
 
 def score_resend(*, sync: ScoreSync, actor) -> None:

@@ -28,3 +28,27 @@ def test_launch_inside_the_lms_iframe(page, live_server, tmp_path, artifacts):
         inner = next(f for f in page.frames if f.url.startswith(tool))
         assert inner.url.endswith(f"/exercises/{exercise.pk}/")
         page.screenshot(path=str(artifacts / "lti-iframe-launch.png"))
+
+
+def test_blocked_iframe_cookies_offer_a_new_tab_that_completes_the_launch(page, live_server, tmp_path):
+    """The LMS on another site (localhost) than Stride (127.0.0.1): the iframe is a third-party
+    context whose cookies a browser blocks over plain HTTP. Stride's login page says so, in
+    French, and its link opens the launch in a tab of its own, where it completes."""
+    call_command("load_course", verbosity=0)
+    from exercises.models import Exercise
+
+    exercise = Exercise.objects.filter(course__slug="cnn-diffusion", type="output_size").order_by("pk").first()
+    tool = live_server.url.replace("localhost", "127.0.0.1")
+    with lti_platform(tool, tmp_path) as platform:
+        call_command("lti_add_platform", *platform.register_args(), "--base-url", tool, verbosity=0)
+        lms = platform.base.replace("127.0.0.1", "localhost")
+        page.goto(f"{lms}/frame?user=u-tab&role=Learner&custom=%7B%22stride_exercise%22%3A%20%22{exercise.pk}%22%7D")
+        link = page.frame_locator("#lms-frame").locator("#lti1p3-new-tab-link")
+        link.wait_for()
+        assert "Ouvrir Stride dans un nouvel onglet" in link.inner_text()
+        with page.expect_popup() as popup_info:
+            link.click()
+        popup = popup_info.value
+        popup.wait_for_url(f"{tool}/exercises/{exercise.pk}/")
+        assert popup.locator("h1").filter(has_text=exercise.title).count() == 1
+        popup.close()
