@@ -232,7 +232,8 @@ def scores_request(*, exercise_id: int, user_ids: list[int] | None = None) -> li
         return []
     ids = []
     for link in links:
-        memberships = LtiMembership.objects.filter(context=link.context, user__auth_user__isnull=False, is_learner=True)
+        memberships = LtiMembership.objects.filter(context=link.context, user__auth_user__isnull=False, is_learner=True,
+                                                   is_active=True)
         if user_ids is not None:
             memberships = memberships.filter(user__auth_user_id__in=user_ids)
         target, target_exercise = _targets_for(link, exercise)

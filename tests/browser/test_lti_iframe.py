@@ -52,3 +52,29 @@ def test_blocked_iframe_cookies_offer_a_new_tab_that_completes_the_launch(page, 
         popup.wait_for_url(f"{tool}/exercises/{exercise.pk}/")
         assert popup.locator("h1").filter(has_text=exercise.title).count() == 1
         popup.close()
+
+
+def test_a_teacher_places_an_exercise_from_the_lms_content_picker(page, live_server, tmp_path, artifacts):
+    """Deep linking in the browser: the LMS opens Stride's picker in its frame, the teacher picks
+    an exercise, and the signed response goes back to the LMS, which shows the item placed."""
+    call_command("load_course", verbosity=0)
+    from exercises.models import Exercise
+
+    exercise = Exercise.objects.filter(course__slug="cnn-diffusion", type="output_size").order_by("pk").first()
+    tool = live_server.url.replace("localhost", "127.0.0.1")
+    with lti_platform(tool, tmp_path) as platform:
+        call_command("lti_add_platform", *platform.register_args(), "--base-url", tool, verbosity=0)
+        page.goto(f"{platform.base}/frame?user=t-pick&role=Instructor&message=deeplink")
+        frame = page.frame_locator("#lms-frame")
+        frame.locator("#deep-link-form").wait_for()
+        page.screenshot(path=str(artifacts / "lti-deep-linking.png"), full_page=True)
+        frame.locator(f'input[value="exercise:{exercise.pk}"]').check()
+        frame.locator("#deep-link-form button[type=submit]").click()
+        frame.locator("#done").wait_for()
+        placed = platform.state()["deep_links"][-1]
+        assert placed["custom"]["stride_exercise"] == str(exercise.pk)
+        assert placed["lineItem"]["scoreMaximum"] == exercise.max_score
+        # The teacher's page of LMS grades, as the teacher (launched by the LMS) sees it.
+        page.goto(f"{tool}/lti/courses/cnn-diffusion/scores/")
+        page.locator("#lti-scores").wait_for()
+        page.screenshot(path=str(artifacts / "lti-scores.png"), full_page=True)

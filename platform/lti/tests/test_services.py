@@ -178,3 +178,23 @@ def test_the_scores_page_is_the_courses_teachers(linked):
     assert logged_in(user).get(f"/lti/courses/{course.slug}/scores/").status_code == 404
     page = logged_in(teacher(course, username="prof")).get(f"/lti/courses/{course.slug}/scores/")
     assert page.status_code == 200 and "Notes dans le LMS" in page.content.decode()
+
+
+def test_the_admin_registration_page_shows_the_default_course_and_the_tool_urls(linked, settings):
+    from tests.factories import admin, logged_in
+
+    course, link, user = linked
+    settings.STRIDE_PUBLIC_URL = "https://stride.example.org"
+    registration = link.context.deployment.registration
+    page = logged_in(admin(username="root")).get(f"/admin/lti_tool/ltiregistration/{registration.pk}/change/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "https://stride.example.org/lti/jwks/" in text and "https://stride.example.org/lti/login/" in text
+    assert 'name="stride-0-course"' in text  # the default course, inline
+
+
+def test_a_member_who_left_gets_no_more_passbacks(linked, django_capture_on_commit_callbacks):
+    course, link, user = linked
+    exercise = course.exercises.filter(type="output_size").order_by("pk").first()
+    LtiMembership.objects.filter(context=link.context).update(is_active=False)
+    assert services.scores_request(exercise_id=exercise.pk, user_ids=[user.pk]) == []
