@@ -379,3 +379,34 @@ def test_an_lms_that_is_down_gets_the_score_after_retries_or_a_resend(platform, 
     from gradebook.models import AuditLog
 
     assert AuditLog.objects.filter(action="lti_resend", student=user, exercise=second).exists()
+
+
+@pytest.mark.worker
+def test_a_section_placed_by_deep_linking_gets_the_sections_total(platform, live_server, live_worker, course):
+    from exercises.models import Exercise
+    from lti.services import section_key
+
+    exercise = Exercise.objects.filter(course=course, type="output_size").order_by("pk").first()
+    section = section_key(exercise)
+    in_section = [e for e in Exercise.objects.filter(course=course, published=True, deleted_at__isnull=True)
+                  if section_key(e) == section]
+    teacher = requests.Session()
+    r, _ = launch(teacher, platform, user="t-1", role="Instructor", message="deeplink")
+    _action, fields = parse_form(r.text)
+    r = teacher.post(f"{live_server.url}/lti/deep-link/", data={"token": fields["token"], "item": f"section:{section}"},
+                     timeout=30)
+    action, fields = parse_form(r.text)
+    assert "Content placed" in teacher.post(action, data=fields, timeout=30).text
+    placed = platform.state()["deep_links"][-1]
+    assert placed["custom"]["stride_section"] == section
+    assert placed["lineItem"]["scoreMaximum"] == sum(e.max_score for e in in_section)
+
+    student = requests.Session()
+    r, _ = launch(student, platform, user="u-sec", role="Learner", link=placed["link"])
+    assert r.headers["Location"] == f"/courses/{course.slug}/"
+    user = _user("u-sec", platform)
+    _answer(student, live_server, exercise, user)
+    lineitem_url = platform.state()["links"][placed["link"]]["lineitem"]
+    score = wait_for(lambda: platform.state()["scores"].get(lineitem_url, {}).get("u-sec"), what="the section's score")
+    assert score["scoreGiven"] == _gradebook_points(exercise, user)  # the only exercise answered
+    assert score["scoreMaximum"] == sum(e.max_score for e in in_section)

@@ -177,15 +177,33 @@ def launch_target(*, course: Course, custom: dict | None) -> tuple[str, Exercise
     return url, None
 
 
-def launch_line_item(*, link: CourseContext, exercise: Exercise, ags: dict | None, resource_link=None) -> None:
+def launch_line_item(*, link: CourseContext, custom: dict | None, ags: dict | None, resource_link=None) -> None:
     """A link the LMS made with its own line item (deep linking's ``lineItem``) names it in the
-    launch: remember it for the exercise, so no lookup is needed when the first score is sent."""
+    launch: remember it for its exercise or section, so that their grades go there and no lookup
+    is needed when the first score is sent."""
     url = (ags or {}).get("lineitem")
-    if not url or link.grain != CourseContext.Grain.EXERCISE:
+    custom = custom or {}
+    if not url:
+        return
+    course = link.course
+    exercise_id = str(custom.get("stride_exercise", "")).strip()
+    section = str(custom.get("stride_section", "")).strip()
+    if exercise_id.isdigit():
+        exercise = Exercise.objects.filter(pk=int(exercise_id), course=course).first()
+        if exercise is None:
+            return
+        label, maximum, resource_id = exercise.title, exercise.max_score, exercise_resource_id(exercise)
+    elif section:
+        exercises = [e for e in Exercise.objects.filter(course=course, deleted_at__isnull=True, published=True)
+                     if section_key(e) == section]
+        if not exercises:
+            return
+        label, maximum, resource_id = section, sum(e.max_score for e in exercises), section_resource_id(course, section)
+    else:
         return
     LtiLineItem.objects.update_or_create(
-        url=url, defaults={"context": link.context, "maximum_score": exercise.max_score, "label": exercise.title[:255],
-                           "resource_id": exercise_resource_id(exercise), "resource_link": resource_link})
+        url=url, defaults={"context": link.context, "maximum_score": maximum, "label": label[:255],
+                           "resource_id": resource_id, "resource_link": resource_link})
 
 
 # --- Refusals --------------------------------------------------------------------------------
@@ -215,10 +233,20 @@ def section_key(exercise: Exercise) -> str:
     return (exercise.section_i18n or {}).get("fr") or exercise.section
 
 
-def _targets_for(link: CourseContext, exercise: Exercise) -> tuple[str, Exercise | None]:
-    if link.grain == CourseContext.Grain.SECTION:
-        return f"section:{section_key(exercise)}", None
-    return f"exercise:{exercise.pk}", exercise
+def _targets_for(link: CourseContext, exercise: Exercise) -> list[tuple[str, Exercise | None]]:
+    """The line items an exercise's grade goes to in one LMS course: its own or its section's,
+    as the teacher chose (``grain``); and a section or exercise the teacher placed in the LMS by
+    deep linking has its own line item there, which gets its grades whatever the choice."""
+    section = section_key(exercise)
+    exercise_target = (f"exercise:{exercise.pk}", exercise)
+    section_target = (f"section:{section}", None)
+    targets = [section_target if link.grain == CourseContext.Grain.SECTION and section else exercise_target]
+    placed = set(LtiLineItem.objects.filter(context=link.context).values_list("resource_id", flat=True))
+    if exercise_resource_id(exercise) in placed and exercise_target not in targets:
+        targets.append(exercise_target)
+    if section and section_resource_id(exercise.course, section) in placed and section_target not in targets:
+        targets.append(section_target)
+    return targets
 
 
 def scores_request(*, exercise_id: int, user_ids: list[int] | None = None) -> list[int]:
@@ -236,15 +264,16 @@ def scores_request(*, exercise_id: int, user_ids: list[int] | None = None) -> li
                                                    is_active=True)
         if user_ids is not None:
             memberships = memberships.filter(user__auth_user_id__in=user_ids)
-        target, target_exercise = _targets_for(link, exercise)
+        targets = _targets_for(link, exercise)
         for membership in memberships.select_related("user"):
-            with transaction.atomic():
-                sync, _ = ScoreSync.objects.select_for_update().get_or_create(
-                    link=link, lti_user=membership.user, target=target,
-                    defaults={"user_id": membership.user.auth_user_id, "exercise": target_exercise})
-                sync.status, sync.requested_at, sync.tries, sync.error = ScoreSync.Status.PENDING, timezone.now(), 0, ""
-                sync.save(update_fields=["status", "requested_at", "tries", "error"])
-            ids.append(sync.pk)
+            for target, target_exercise in targets:
+                with transaction.atomic():
+                    sync, _ = ScoreSync.objects.select_for_update().get_or_create(
+                        link=link, lti_user=membership.user, target=target,
+                        defaults={"user_id": membership.user.auth_user_id, "exercise": target_exercise})
+                    sync.status, sync.requested_at, sync.tries, sync.error = ScoreSync.Status.PENDING, timezone.now(), 0, ""
+                    sync.save(update_fields=["status", "requested_at", "tries", "error"])
+                ids.append(sync.pk)
     for pk in ids:
         send_light_task(SCORE_SEND_TASK, pk)
     return ids

@@ -134,22 +134,21 @@ class LaunchView(View):
             return refused(request, _("This LMS course is not linked to any Stride course: register the LMS with "
                                       "--course, or give the link a stride_course custom parameter."),
                            claims=claims, status=403)
+        if lti_launch.is_deep_link_launch and not teacher:
+            return refused(request, _("Only a teacher can place Stride content in the LMS."), claims=claims,
+                           course=link.course, status=403)
+        if not (lti_launch.is_deep_link_launch or lti_launch.is_resource_launch):
+            return refused(request, _("Stride does not handle this kind of LTI message."), claims=claims,
+                           course=link.course)
         user = services.user_for_lti(lti_user=lti_launch.user, teacher=teacher)
         services.enrollment_for_lti(course=link.course, user=user, teacher=teacher)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         request.session[SESSION_FRAME] = frame_ancestors_for(lti_launch.registration)
         if lti_launch.is_deep_link_launch:
-            if not teacher:
-                return refused(request, _("Only a teacher can place Stride content in the LMS."), claims=claims,
-                               course=link.course, status=403)
             return self.deep_linking_page(request, lti_launch, link)
-        if not lti_launch.is_resource_launch:
-            return refused(request, _("Stride does not handle this kind of LTI message."), claims=claims,
-                           course=link.course)
-        url, exercise = services.launch_target(course=link.course, custom=custom)
-        if exercise is not None:
-            services.launch_line_item(link=link, exercise=exercise, ags=lti_launch.ags_claim,
-                                      resource_link=lti_launch.resource_link)
+        url, _exercise = services.launch_target(course=link.course, custom=custom)
+        services.launch_line_item(link=link, custom=custom, ags=lti_launch.ags_claim,
+                                  resource_link=lti_launch.resource_link)
         return HttpResponseRedirect(url)
 
     def deep_linking_page(self, request, lti_launch, link: CourseContext):
