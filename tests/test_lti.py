@@ -290,6 +290,7 @@ def test_roster_sync_marks_students_who_left_inactive(platform, live_server, liv
     assert newcomer.is_active and newcomer.role == "student" and newcomer.user.first_name == "New"
     # The student who left cannot open the course any more; the one who stays can.
     assert sessions["u-leaves"].get(f"{live_server.url}/courses/{course.slug}/", timeout=30).status_code == 404
+    assert course.title not in html.unescape(sessions["u-leaves"].get(f"{live_server.url}/courses/", timeout=30).text)
     assert sessions["u-stays"].get(f"{live_server.url}/courses/{course.slug}/", timeout=30).status_code == 200
 
 

@@ -12,7 +12,7 @@ def course_list_for_user(*, user) -> QuerySet[Course]:
     """The courses a user studies in or teaches. Admins see every course."""
     if user_role(user) == Role.ADMIN:
         return Course.objects.all()
-    return Course.objects.filter(enrollments__user=user).distinct()
+    return Course.objects.filter(enrollments__user=user, enrollments__is_active=True).distinct()
 
 
 def course_get_for_user(*, user, slug: str) -> tuple[Course, str]:
