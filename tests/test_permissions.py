@@ -381,6 +381,26 @@ TABLE: dict[str, list[Case]] = {
         Case(lambda w: "/admin/auth/user/", E(302, 302, 302, 302, 302, 200)),
     ],
     "healthz": [Case(lambda w: "/healthz", EVERYONE)],
+    # LTI (issue #16): the LMS's endpoints answer everyone, a bad message is a clear 400 page.
+    "lti:login": [Case(lambda w: reverse("lti:login"), E(400, 400, 400, 400, 400, 400), note="no target_link_uri")],
+    "lti:launch": [
+        Case(lambda w: reverse("lti:launch"), E(405, 405, 405, 405, 405, 405)),
+        Case(lambda w: reverse("lti:launch"), E(400, 400, 400, 400, 400, 400), "post", note="no id_token"),
+    ],
+    "lti:jwks": [Case(lambda w: reverse("lti:jwks"), EVERYONE)],
+    "lti:deep_link_choose": [
+        Case(lambda w: reverse("lti:deep_link_choose"), E(405, 405, 405, 405, 405, 405)),
+        Case(lambda w: reverse("lti:deep_link_choose"), E(400, 400, 400, 400, 400, 400), "post", note="no token"),
+    ],
+    "lti:scores": [Case(lambda w: reverse("lti:scores", args=[w.course.slug]), TEACH)],
+    "lti:score_resend": [
+        Case(lambda w: reverse("lti:score_resend", args=[w.course.slug, 1]), POST_ONLY),
+        Case(lambda w: reverse("lti:score_resend", args=[w.course.slug, 10**9]), E(302, 404, 404, 404, 404, 404), "post"),
+    ],
+    "lti:context": [
+        Case(lambda w: reverse("lti:context", args=[w.course.slug, 1]), POST_ONLY),
+        Case(lambda w: reverse("lti:context", args=[w.course.slug, 10**9]), E(302, 404, 404, 404, 404, 404), "post"),
+    ],
     # --- API v1 -----------------------------------------------------------------------------
     "api:api-root": [Case(lambda w: "/api/v1/", E(404, 404, 404, 404, 404, 404))],
     "api:openapi-json": [Case(lambda w: "/api/v1/openapi.json", EVERYONE)],

@@ -34,6 +34,7 @@ app.conf.task_routes = {
     "workers.tasks.ping": {"queue": "default"},
     "workers.tasks.sweep_*": {"queue": "default"},
     "workers.tasks.integrity_refresh": {"queue": "default"},
+    "workers.tasks.lti_*": {"queue": "default"},
     "workers.tasks.grade_submission": {"queue": "gpu"},
     "workers.tasks.generate": {"queue": "gpu"},
     "stride.ping": {"queue": "default"},
@@ -44,6 +45,7 @@ app.conf.task_routes = {
 app.conf.beat_schedule = {
     "sweep-submissions": {"task": "workers.tasks.sweep_submissions", "schedule": 30.0, "options": {"queue": "default"}},
     "sweep-generations": {"task": "workers.tasks.sweep_generations", "schedule": 30.0, "options": {"queue": "default"}},
+    "lti-scores-sweep": {"task": "workers.tasks.lti_scores_sweep", "schedule": 60.0, "options": {"queue": "default"}},
 }
 app.conf.worker_hijack_root_logger = False
 app.autodiscover_tasks(["workers"], related_name="tasks")

@@ -109,6 +109,44 @@ def integrity_refresh(exercise_id: int) -> dict:
     return exercise_integrity_refresh(exercise_id=exercise_id)
 
 
+@shared_task(name="workers.tasks.lti_score_send", bind=True, max_retries=None, **DEFAULT)
+def lti_score_send(self, sync_id: int) -> dict:
+    """Send one student's score to an LMS (AGS). The LMS down or refusing: again later, after
+    STRIDE_LTI_RETRY_SECONDS doubled at each try, up to STRIDE_LTI_MAX_TRIES, then the row is
+    marked failed for the teacher to resend."""
+    from django.conf import settings
+
+    from lti.services import ScoreSendError, score_send, score_send_failed
+
+    try:
+        return {"sync_id": sync_id, "status": str(score_send(sync_id=sync_id))}
+    except ScoreSendError as exc:
+        if self.request.retries + 1 >= settings.STRIDE_LTI_MAX_TRIES:
+            score_send_failed(sync_id=sync_id, reason=str(exc))
+            return {"sync_id": sync_id, "status": "failed", "reason": str(exc)}
+        countdown = min(3600.0, settings.STRIDE_LTI_RETRY_SECONDS * 2 ** self.request.retries)
+        raise self.retry(exc=exc, countdown=countdown)
+
+
+@shared_task(name="workers.tasks.lti_scores_sweep", **DEFAULT)
+def lti_scores_sweep() -> dict:
+    """Send the scores held until their release date once it has come (beat, every minute)."""
+    from lti.services import scores_sweep
+
+    return scores_sweep()
+
+
+@shared_task(name="workers.tasks.lti_roster_sync", **DEFAULT)
+def lti_roster_sync(link_id: int) -> dict:
+    """Bring a course's enrolments in line with its LMS's roster (NRPS)."""
+    from lti.services import ScoreSendError, roster_sync
+
+    try:
+        return roster_sync(link_id=link_id)
+    except ScoreSendError as exc:
+        return {"link_id": link_id, "status": "failed", "reason": str(exc)}
+
+
 # The names of before the rename: a message already queued under one of them during an
 # upgrade runs the same task. (New messages use the dotted paths above.)
 LEGACY_NAMES = {

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("exercises.urls")),
     path("teach/", include("gradebook.urls")),
     path("author/", include("exercises.authoring.urls")),
+    path("lti/", include("lti.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

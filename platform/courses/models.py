@@ -53,6 +53,8 @@ class Enrollment(models.Model):
     # The name a student chooses for the course's leaderboards (classmates never see the
     # username; teachers do). Empty: "Student #<rank>".
     pseudonym = models.CharField(_("leaderboard pseudonym"), max_length=40, blank=True, default="")
+    # A student the LMS's roster no longer lists (lti): their work stays, the course is closed to them.
+    is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -12,7 +12,7 @@ def course_list_for_user(*, user) -> QuerySet[Course]:
     """The courses a user studies in or teaches. Admins see every course."""
     if user_role(user) == Role.ADMIN:
         return Course.objects.all()
-    return Course.objects.filter(enrollments__user=user).distinct()
+    return Course.objects.filter(enrollments__user=user, enrollments__is_active=True).distinct()
 
 
 def course_get_for_user(*, user, slug: str) -> tuple[Course, str]:
@@ -28,7 +28,7 @@ def course_role(*, user, course: Course) -> str:
     """The user's role in a course they may see ("student" or "teacher"); else 404."""
     if user_role(user) == Role.ADMIN:
         return Enrollment.Role.TEACHER
-    role = Enrollment.objects.filter(course=course, user=user).values_list("role", flat=True).first()
+    role = Enrollment.objects.filter(course=course, user=user, is_active=True).values_list("role", flat=True).first()
     if role is None:
         raise Http404
     return role

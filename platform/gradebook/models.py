@@ -13,10 +13,14 @@ class AuditLog(models.Model):
         OVERRIDE = "override", _("grade override")
         EXTENSION = "extension", _("due-date extension")
         WEIGHTS = "weights", _("section weights")
+        LTI_REFUSED = "lti_refused", _("LTI message refused")
+        LTI_ROSTER = "lti_roster", _("LMS roster synchronised")
+        LTI_RESEND = "lti_resend", _("score sent to the LMS again")
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=20, choices=Action.choices)
-    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="audit_log")
+    # Empty only for an LTI message refused before any course was known (``lti``).
+    course = models.ForeignKey("courses.Course", null=True, blank=True, on_delete=models.CASCADE, related_name="audit_log")
     exercise = models.ForeignKey("exercises.Exercise", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     student = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     old = models.JSONField(default=dict, blank=True)

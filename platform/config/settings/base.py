@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "courses",
     "gradebook",
     "exercises",
+    "lti_tool",  # django-lti: LMS registrations, deployments, keys, LTI users, contexts, line items
+    "lti",
 ]
 
 MIDDLEWARE = [
@@ -54,6 +56,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Before X-Frame-Options in the list, so after it on the way out: an LTI-launched session's
+    # pages may be framed by its LMS (frame-ancestors) instead of DENY.
+    "lti.middleware.LtiFrameMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns lockouts into a clear 429 page.
     "axes.middleware.AxesMiddleware",
@@ -290,5 +295,11 @@ LOGGING = {
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The filesystem broker has no host by design: kombu's "No hostname was supplied" is noise.
     LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
+
+# Stride's public address, as an LMS reaches it: the LTI URLs `lti_add_platform` prints.
+STRIDE_PUBLIC_URL = env.str("STRIDE_PUBLIC_URL", default="http://127.0.0.1:8000")
+# Seconds before a score the LMS did not take is sent again; doubled at each try (lti tasks).
+STRIDE_LTI_RETRY_SECONDS = env.float("STRIDE_LTI_RETRY_SECONDS", default=10.0)
+STRIDE_LTI_MAX_TRIES = env.int("STRIDE_LTI_MAX_TRIES", default=6)
 
 STRIDE_SEED_DIR = ROOT_DIR / "exercises" / "seed"

@@ -53,3 +53,14 @@
     open(link);
   });
 })();
+
+// Inside an LMS's iframe (an LTI launch), offer to open the page in a tab of its own: the
+// browser may block the iframe's cookies, and a small frame is cramped (lti/middleware.py).
+(function () {
+  var inFrame;
+  try { inFrame = window.self !== window.top; } catch (e) { inFrame = true; }
+  if (!inFrame) return;
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-lti-new-tab]").forEach(function (el) { el.hidden = false; });
+  });
+})();
