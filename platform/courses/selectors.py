@@ -42,11 +42,13 @@ def course_get_taught(*, user, slug: str) -> Course:
     return course
 
 
-def course_students(*, course: Course) -> QuerySet:
+def course_students(*, course: Course, include_inactive: bool = False) -> QuerySet:
+    """The course's students. Those whose enrolment is inactive (the LMS's roster no longer
+    lists them) leave the gradebook, its statistics and exports; a teacher can still open one of
+    them by name (``include_inactive``), their work is kept."""
     from django.contrib.auth import get_user_model
 
-    return (
-        get_user_model()
-        .objects.filter(enrollments__course=course, enrollments__role=Enrollment.Role.STUDENT)
-        .order_by("last_name", "username")
-    )
+    enrolled = {"enrollments__course": course, "enrollments__role": Enrollment.Role.STUDENT}
+    if not include_inactive:
+        enrolled["enrollments__is_active"] = True
+    return get_user_model().objects.filter(**enrolled).order_by("last_name", "username")

@@ -161,7 +161,7 @@ def _teacher_exercise_and_student(request, exercise_id: int, username: str):
     if role != Enrollment.Role.TEACHER:
         raise Http404
     # PostgreSQL refuses NUL characters in a query (a 500); no username has one.
-    student = course_students(course=exercise.course).filter(username=username).first() if "\x00" not in username else None
+    student = course_students(course=exercise.course, include_inactive=True).filter(username=username).first() if "\x00" not in username else None
     if student is None:
         raise HttpError(400, f"{username!r} is not a student of this course.")
     return exercise, student

@@ -146,7 +146,7 @@ def student_get_in_course(*, course: Course, user_id: int):
     """A student of the course, or 404."""
     from django.http import Http404
 
-    user = course_students(course=course).filter(pk=user_id).first()
+    user = course_students(course=course, include_inactive=True).filter(pk=user_id).first()
     if user is None:
         raise Http404
     return user

@@ -243,7 +243,7 @@ def _teacher_student_exercise(request, slug: str, user_id: int, exercise_id: int
     if request.method != "POST":
         raise Http404
     course = course_get_taught(user=request.user, slug=slug)
-    student = course_students(course=course).filter(pk=user_id).first()
+    student = course_students(course=course, include_inactive=True).filter(pk=user_id).first()
     exercise = Exercise.objects.filter(course=course, pk=exercise_id).first()
     if student is None or exercise is None:
         raise Http404

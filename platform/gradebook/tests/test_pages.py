@@ -193,3 +193,16 @@ def test_pages_cost_a_constant_number_of_queries():
         )
 
     assert measure(3) == measure(30)
+
+
+def test_a_student_who_left_leaves_the_gradebook_and_export_but_keeps_their_page(setup):
+    """The LMS's roster dropped Carol (her enrolment inactive): the gradebook and its CSV list
+    the class as it is; her work is kept and her page still opens by name."""
+    from courses.models import Enrollment
+
+    Enrollment.objects.filter(course=setup["course"], user=setup["carol"]).update(is_active=False)
+    t = _client(setup["teacher"])
+    assert _names(t.get(reverse("gradebook:course", args=["cnn"]))) == ["Alice Anders", "Bob Brown"]
+    assert "carol" not in t.get(reverse("gradebook:course_csv", args=["cnn"])).content.decode()
+    page = t.get(reverse("gradebook:student", args=["cnn", setup["carol"].pk]))
+    assert page.status_code == 200 and "Output shape" in page.content.decode()
