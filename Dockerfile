@@ -12,7 +12,7 @@ RUN pip install -e ".${STRIDE_EXTRAS:+[$STRIDE_EXTRAS]}" flower
 COPY . .
 RUN DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_SECRET_KEY=build DJANGO_ALLOWED_HOSTS=build \
     python manage.py collectstatic --noinput
-RUN useradd --create-home stride && mkdir -p /app/var && chown -R stride /app/var
+RUN useradd --create-home --uid 1000 stride && mkdir -p /app/var && chown -R stride /app/var
 USER stride
 EXPOSE 8000
 CMD ["gunicorn", "config.wsgi:application", "--chdir", "platform", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -29,8 +29,8 @@ MARK = "@@stride-bench-figures@@ "
 BENCHMARKS = [
     ("instant_answer", "instant answers vs a bare Django JSON view (in process)", "bench.instant_answer",
      [], ["--seconds", "1"]),
-    ("grading_sandbox", "the model sandbox vs a warm process vs a fresh process", "bench.grading_sandbox",
-     [], ["--jobs", "4", "--images", "500"]),
+    ("grading_sandbox", "the jail vs a warm / a fresh process, root and non-root worker", "bench.grading_sandbox",
+     [], ["--jobs", "4", "--fresh", "2", "--images", "500"]),
     ("grading", "model grading: end to end vs warm process vs fresh process", "bench.grading",
      [], ["--submissions", "6", "--fresh", "2"]),
     ("gradebook", "the gradebook as the class grows", "bench.gradebook",

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -23,22 +24,57 @@ def compose() -> dict:
 # CI installs docker-compose (.ci/run): there a missing one is a failure, not a skip.
 @pytest.mark.skipif(shutil.which("docker-compose") is None and os.environ.get("CI") != "true",
                     reason="docker-compose is not installed")
-def test_docker_compose_config_validates():
-    env = {**os.environ, "FLOWER_BASIC_AUTH": "admin:secret"}
-    out = subprocess.run(["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+def test_docker_compose_config_validates(tmp_path):
+    env = {**os.environ, "STRIDE_SECRETS_DIR": str(tmp_path)}
+    out = subprocess.run(["docker-compose", "config"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
-    # Without a password for Flower the stack refuses to start, saying why.
-    env.pop("FLOWER_BASIC_AUTH")
-    out = subprocess.run(["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
-    assert out.returncode != 0 and "FLOWER_BASIC_AUTH" in out.stderr
+    resolved = yaml.safe_load(out.stdout)
+    # Each secret is a file in STRIDE_SECRETS_DIR (./secrets by default, never in the image).
+    assert {name: Path(s["file"]).parent for name, s in resolved["secrets"].items()} == {
+        name: tmp_path for name in SECRETS}
 
 
 def test_flower_is_on_loopback_only_and_asks_for_a_password(compose):
     flower = compose["services"]["flower"]
     assert all(str(port).startswith("127.0.0.1:") for port in flower["ports"]), flower["ports"]
-    assert "FLOWER_BASIC_AUTH" in flower["environment"]
+    # The password comes from a secret file that workers/flowerconfig.py reads (it refuses to
+    # start Flower without one: tests/test_secret_files.py).
+    assert "--conf=workers/flowerconfig.py" in flower["command"].split()
+    assert flower["environment"]["STRIDE_FLOWER_BASIC_AUTH_FILE"] == "/run/secrets/flower_basic_auth"
+    assert "flower_basic_auth" in flower["secrets"]
+    assert (ROOT / "workers" / "flowerconfig.py").is_file()
     # Flower's own environment still runs Stride's settings (the merge key is shallow).
     assert flower["environment"]["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+
+
+# name of the secret -> the variable each Stride service reads it through (X_FILE)
+SECRETS = {"django_secret_key": "DJANGO_SECRET_KEY", "postgres_password": "DATABASE_PASSWORD",
+           "s3_secret_key": "STRIDE_S3_SECRET_KEY", "hidden_set_key": "STRIDE_HIDDEN_SET_KEY",
+           "flower_basic_auth": "STRIDE_FLOWER_BASIC_AUTH"}
+
+
+def test_no_secret_is_in_any_environment_each_comes_from_a_file(compose):
+    """A process's environment is readable by anything of its user (/proc/PID/environ): the
+    services get their secrets as files under /run/secrets, through X_FILE."""
+    assert set(compose["secrets"]) == set(SECRETS)
+    for name, service in compose["services"].items():
+        env = service.get("environment") or {}
+        for key, value in env.items():
+            if any(word in key for word in ("SECRET", "PASSWORD", "BASIC_AUTH")):
+                assert key.endswith("_FILE"), (name, key)
+                secret = Path(str(value)).name
+                assert str(value) == f"/run/secrets/{secret}" and secret in service["secrets"], (name, key)
+        for key in ("DATABASE_URL", "CELERY_BROKER_URL"):
+            assert urlsplit(str(env.get(key, ""))).password is None, (name, key)  # no password in a URL
+    for name in STRIDE:
+        env = compose["services"][name]["environment"]
+        for secret, variable in SECRETS.items():
+            if secret != "flower_basic_auth":
+                assert env[f"{variable}_FILE"] == f"/run/secrets/{secret}", (name, variable)
+    assert compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == \
+        "/run/secrets/postgres_password"
+    assert "/run/secrets/s3_secret_key" in compose["services"]["seaweedfs"]["command"][0]
+    assert "secrets/" in (ROOT / ".dockerignore").read_text().split()
 
 
 def test_every_service_is_there(compose):

@@ -40,5 +40,6 @@ def backend_device() -> str:
 
 def sandbox_device() -> str:
     """Where the jail's child runs a student's model: the CPU today, whatever the host has (the
-    sandbox hides the GPU from it; see docs/gpu.md for what moving grading to the GPU needs)."""
+    sandbox hides the GPU from it: docs/sandbox.md says why, and docs/performance.md's GPU section
+    what grading on the GPU would gain)."""
     return "cpu"

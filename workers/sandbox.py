@@ -12,39 +12,38 @@ takes the spare; once it is over a new spare is forked in the background, so the
 a warm, never-used process. If a job is already waiting, the spare cuts its warm-up short.
 The child closes an otherwise unused pipe when its files are complete, so the parent reads them
 without waiting for the ~10 ms teardown of a TensorFlow process (reaped in the background).
-Measured here (2 CPUs, small CNN, 1,000 images): ~0.11 s per job, ~1.5x a warm process that
-loads and predicts without any sandbox, ~20x faster than a fresh ``python`` per job; back to back
-(a queue, a regrade) ~0.26 s per job. ``bench/grading_sandbox.py`` measures it.
+What the jail costs against a warm process and a fresh ``python`` per job, as a root and as an
+unprivileged worker: ``bench/grading_sandbox.py``, figures in docs/performance.md ("The jail").
 
-**Isolation in the child**, in this order, before it touches the student's file:
+**The jail** (docs/sandbox.md: each property, how, and the test that proves it as root and as
+an unprivileged worker). The same whether the worker runs as root or not:
 
-- its own scratch folder as working directory, HOME and TMPDIR; the parent copies in only
-  the model and the inputs (never the labels), and removes the folder afterwards. The parent
-  writes with O_EXCL and reads with O_NOFOLLOW|O_NONBLOCK, regular files only, size-capped;
-- the environment scrubbed to ``sandbox_child.ENV_ALLOWED``. The forkserver itself is started
-  with that environment too: no secret sits in a child's initial environment block (its memory,
-  /proc/PID/environ), not only in ``os.environ``;
-- the network cut: a new network namespace (root), or a user + network namespace (any user,
-  while the child still has one thread). Where the OS refuses both (a Docker container without
-  CAP_SYS_ADMIN whose seccomp profile blocks user namespaces) the result says
-  ``isolation["network"] == "off (...)"`` and the seccomp filter below still applies;
-- root dropped (when the worker runs as root) to a uid of its own, ``_UID_BASE + pid``, not
-  ``nobody``: two sandboxes never share a uid, so a model that escaped Keras could not touch
-  another job's scratch folder, and RLIMIT_NPROC counts only its own threads. Modules it could
-  need later are preloaded (``encodings.cp437``, h5py, ...) so nothing depends on file
-  permissions. ``STRIDE_SANDBOX_UID`` overrides it (a number such as 65534, or ``off``);
-- a seccomp filter (x86_64, aarch64): ``socket()`` fails with EACCES, which also covers the
-  Unix sockets of PostgreSQL or Redis that a network namespace leaves reachable by path;
-- SIGKILL when the forkserver dies (it dies with the worker), no core dumps, a random
-  multiprocessing authkey (not the worker's), and once the job is known: RLIMIT_CPU,
-  RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_NPROC and RLIMIT_AS.
-
-These steps now run inside a jail described in docs/sandbox.md (bubblewrap around the
-forkserver, then per job a user+PID namespace, no capabilities, Landlock, seccomp; see
-``sandbox_child._isolate``); the bullets above about uids and networks are superseded there.
+- the forkserver, and so every child, runs under **bubblewrap** (``_jail_argv``): a user, network,
+  IPC and UTS namespace, a new session, no capabilities; mounted: the system's libraries, the
+  Python runtime, the project read-only with ``var/`` and ``STRIDE_VAR_DIR`` under empty tmpfs,
+  an empty ``/tmp``, the scratch root. As root the worker first drops to ``STRIDE_SANDBOX_UID``
+  (1800000000 by default, never 0) with ``setpriv``, so the jail owns nothing of the worker's;
+  not root, it keeps the worker's uid and relies on the layers below;
+- the forkserver starts with the environment scrubbed to ``sandbox_child.ENV_ALLOWED``: no
+  secret sits in a child's initial environment block (its memory, /proc/PID/environ), and the
+  worker and the forkserver are non-dumpable;
+- each child, while it has a single thread (``sandbox_child._isolate``): its own scratch folder
+  as working directory, HOME, TMPDIR and tempfile's folder; every inherited descriptor but its
+  two job pipes closed; a user + PID + mount + network + IPC namespace of its own (its init is
+  the job's parent: when it exits, every process of the job dies; a PDEATHSIG chain ties it to
+  the forkserver, which dies with the worker); no capabilities; **Landlock** (its scratch folder
+  read-write, the runtime read-only; no TCP; signals and abstract sockets scoped); a **seccomp**
+  filter (no socket, ptrace, process_vm_*, pidfd_*, new namespace, mount, io_uring, bpf);
+  then, once the job is known, RLIMIT_CPU, _FSIZE, _NOFILE, _NPROC and _AS. A failure of any
+  step ends the child before it reads a job (fail closed); without bubblewrap
+  ``SandboxUnavailable`` is raised and no model runs;
+- the parent copies in only the model and the inputs (never the labels), writes with O_EXCL,
+  reads back with O_NOFOLLOW|O_NONBLOCK, regular files only, size-capped, validates
+  ``result.json`` strictly and scores the predictions itself; it removes the folder afterwards.
 
 The sandbox runs on the CPU (``CUDA_VISIBLE_DEVICES=-1``): a CUDA context cannot be shared
-across fork, would cost seconds per job, and would make RLIMIT_AS unusable.
+across fork, would cost seconds per job, and would make RLIMIT_AS unusable; the jail mounts no
+GPU device either (docs/sandbox.md; what a GPU would gain: docs/performance.md, ``bench/gpu.py``).
 
 **Celery.**
 

@@ -28,6 +28,7 @@ import os
 import resource
 import signal
 import sys
+import tempfile
 import time
 import traceback
 
@@ -130,6 +131,10 @@ def _scrub_environ(scratch: str) -> None:
     os.environ.update(kept)
     os.environ["HOME"] = scratch
     os.environ["TMPDIR"] = scratch
+    # The forkserver's Keras import already asked tempfile for its folder (/tmp, cached in
+    # tempfile.tempdir): outside Landlock's list, so every temporary file (Keras' save, the
+    # warm-up) failed with PermissionError and the spare waited cold.
+    tempfile.tempdir = scratch
     os.environ["KERAS_HOME"] = os.path.join(scratch, ".keras")
     os.environ.setdefault("PATH", "/usr/bin:/bin")
 

@@ -2,7 +2,8 @@
 isolation step, where a parser exploit (HDF5, Keras) would run. Each is the source of one
 function ``attack(targets) -> {"escaped": bool, "detail": str}``; ``targets`` are the worker's
 pid and the paths of its secrets (see driver.py). The child runs them only through the test
-hook (``STRIDE_SANDBOX_TEST_HOOKS=1`` in the worker)."""
+hook (``STRIDE_SANDBOX_TEST_HOOKS=1`` in the worker). The negative control runs the same source
+in a plain subprocess, without the jail, where each of them must succeed."""
 
 COMMON = '''
 import ctypes, errno, os, socket, stat, time
@@ -46,6 +47,20 @@ def attack(t):
     except OSError as exc:
         leaked = []
     outcomes["scan"] = (not leaked, f"leaked in {leaked}")
+    return result(outcomes)
+''',
+    "read_secret_files": '''
+def attack(t):
+    # What a worker reads its secrets from (compose's /run/secrets/NAME, through X_FILE), and the
+    # worker's own environment block, where a secret passed as a variable would be.
+    def has_secret(path):
+        data = read(path)
+        if t["secret"].encode() in data:
+            return "SECRET"
+        raise PermissionError(13, "read, but no secret in it")
+    outcomes = {path: denied(lambda path=path: has_secret(path)) for path in t["secret_files"]}
+    outcomes["secrets dir"] = denied(lambda: os.listdir(t["secrets_dir"]))
+    outcomes["worker environ"] = denied(lambda: has_secret(f"/proc/{t['worker_pid']}/environ"))
     return result(outcomes)
 ''',
     "read_database": '''

@@ -41,10 +41,8 @@ def kit_model(tmp_path_factory):
     return path, reference
 
 
-@pytest.fixture(scope="session", params=MODES)
-def kit_report(request, kit_model):
-    mode = request.param
-    model, reference = kit_model
+def _run_driver(mode: str, model: Path, *extra: str) -> dict:
+    """The driver as a root worker or as an unprivileged one; its report."""
     prefix: list[str] = []
     if mode == "root":
         if os.geteuid() != 0:
@@ -57,7 +55,8 @@ def kit_report(request, kit_model):
                       f"--regid={UNPRIVILEGED_UID}", "--clear-groups", "--inh-caps=-all",
                       "--bounding-set=-all", "--"]
             uid = UNPRIVILEGED_UID
-    workdir = Path(f"/tmp/stride-kit-{mode}-{os.getpid()}")
+    kind = "control" if "--no-jail" in extra else "kit"
+    workdir = Path(f"/tmp/stride-{kind}-{mode}-{os.getpid()}")
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir()
     workdir.chmod(0o711)  # the sandbox uid traverses it to its scratch folder, never lists it
@@ -67,8 +66,11 @@ def kit_report(request, kit_model):
     model = workdir / "good.keras"
     os.chown(model, uid, uid) if os.geteuid() == 0 else None
     env = {key: value for key, value in os.environ.items()
-           if key in ("PATH", "LANG", "LC_ALL", "TZ", "DATABASE_URL", "CELERY_BROKER_URL")}
-    env.update(HOME=str(workdir), TMPDIR=str(workdir), TF_CPP_MIN_LOG_LEVEL="3",
+           if key in ("PATH", "LANG", "LC_ALL", "TZ", "CELERY_BROKER_URL")}
+    # The worker's secrets are in the environment it starts with, so in /proc/PID/environ.
+    secret = "kit-secret-" + os.urandom(6).hex()
+    env.update(DJANGO_SECRET_KEY=secret, DATABASE_URL=f"postgres://stride:{secret}@127.0.0.1/x",
+               HOME=str(workdir), TMPDIR=str(workdir), TF_CPP_MIN_LOG_LEVEL="3",
                STRIDE_SANDBOX_DIR=str(workdir / "scratch"), STRIDE_VAR_DIR=str(workdir / "var"),
                PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'platform'}", PYTHONDONTWRITEBYTECODE="1")
     probe = subprocess.run([*prefix, sys.executable, "-c", "import numpy"], env=env,
@@ -76,11 +78,27 @@ def kit_report(request, kit_model):
     if probe.returncode != 0:
         pytest.fail(f"the unprivileged user cannot run {sys.executable}: make its folders "
                     f"traversable (chmod o+x) — {probe.stderr.decode()[-300:]}")
-    run = subprocess.run([*prefix, sys.executable, "-m", "tests.sandbox.driver", str(model),
-                          str(workdir), str(report)], env=env, cwd=ROOT, capture_output=True,
-                         timeout=900)
-    assert run.returncode == 0, run.stderr.decode()[-4000:]
-    data = json.loads(report.read_text())
-    assert data["uid"] == uid
-    yield mode, data, reference
-    shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        run = subprocess.run([*prefix, sys.executable, "-m", "tests.sandbox.driver", str(model),
+                              str(workdir), str(report), *extra], env=env, cwd=ROOT,
+                             capture_output=True, timeout=900)
+        assert run.returncode == 0, run.stderr.decode()[-4000:]
+        data = json.loads(report.read_text())
+        assert data["uid"] == uid
+        return data
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", params=MODES)
+def kit_report(request, kit_model):
+    """Every attack inside the real jail, each followed by a valid model."""
+    model, reference = kit_model
+    return request.param, _run_driver(request.param, model), reference
+
+
+@pytest.fixture(scope="session", params=MODES)
+def control_report(request, kit_model):
+    """The negative control: the same attacks without the jail."""
+    model, _ = kit_model
+    return request.param, _run_driver(request.param, model, "--no-jail")

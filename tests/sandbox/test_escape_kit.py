@@ -28,7 +28,7 @@ def _blocked(kit_report, name):
 
 
 @pytest.mark.parametrize("name", [
-    "read_environ", "read_database", "read_media", "read_other_upload", "read_hidden_set",
+    "read_environ", "read_secret_files", "read_database", "read_media", "read_other_upload", "read_hidden_set",
     "read_source", "tcp_socket", "udp_socket", "unix_socket", "inherited_descriptor",
     "pidfd_getfd", "ptrace", "write_outside",
 ])
@@ -57,7 +57,7 @@ def test_a_result_cannot_claim_a_score(kit_report):
 
 
 def test_every_attack_has_a_test():
-    covered = {"read_environ", "read_database", "read_media", "read_other_upload",
+    covered = {"read_environ", "read_secret_files", "read_database", "read_media", "read_other_upload",
                "read_hidden_set", "read_source", "tcp_socket", "udp_socket", "unix_socket",
                "inherited_descriptor", "pidfd_getfd", "ptrace", "write_outside",
                "leave_a_process", "fill_disk", "claim_a_score"}

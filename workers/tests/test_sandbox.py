@@ -124,6 +124,17 @@ def test_predictions_layers_and_isolation(models, images):
         assert iso["user"].startswith("uid ")
 
 
+def test_a_spare_given_time_warms_up_fully(models, images):
+    """The warm-up saves and loads a model of its own: temporary files go to the scratch folder,
+    not to the /tmp that the forkserver's Keras import cached in tempfile (outside Landlock's
+    list: every warm-up failed with PermissionError, and each job started cold)."""
+    run(models["paths"]["good"], images)  # the next spare learns these shapes
+    assert sandbox._wait_spare_ready()
+    result = run(models["paths"]["good"], images)
+    assert_good(result, models, images)
+    assert result.isolation["warm_up"] == "model, load, batch 256, batch 44", result.isolation
+
+
 def test_inputs_reach_the_model_as_given(models, images):
     raw = images.astype(np.uint8)
     result = run(models["paths"]["good"], raw)

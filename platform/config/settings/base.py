@@ -1,5 +1,10 @@
 """Settings shared by every environment, all read from the environment (django-environ).
 
+Any variable ``X`` may instead be given as ``X_FILE``, the path of a file that holds its value
+(Docker/compose secrets: ``DJANGO_SECRET_KEY_FILE=/run/secrets/django_secret_key``); the file
+wins over ``X``, and its trailing newline is dropped. Secrets then never sit in a process's
+environment (``/proc/PID/environ``), where anything running as the same user could read them.
+
 The defaults are embedded so that a fresh checkout runs with no server to install:
 SQLite under ``var/`` and a kombu ``filesystem://`` broker under ``var/broker``.
 """
@@ -8,12 +13,39 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from environ.fileaware_mapping import FileAwareMapping
 
 PLATFORM_DIR = Path(__file__).resolve().parents[2]
 ROOT_DIR = PLATFORM_DIR.parent
 
-env = environ.Env()
+
+class SecretFilesEnviron(FileAwareMapping):
+    """django-environ's ``X_FILE`` lookup, with the file's trailing newline dropped (``echo`` and
+    editors add one, and a URL or a password must not end with it) and an error that names the
+    variable when the file cannot be read. Never cached: tests change the environment."""
+
+    def __init__(self) -> None:
+        super().__init__(cache=False)
+
+    def __getitem__(self, key):
+        path = self.env.get(key + "_FILE")
+        if not path:
+            return self.env[key]
+        try:
+            return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ImproperlyConfigured(
+                f"{key}_FILE={path}: the file that holds {key} cannot be read "
+                f"({getattr(exc, 'strerror', None) or exc})") from exc
+
+
+class SecretFilesEnv(environ.Env):
+    ENVIRON = SecretFilesEnviron()
+
+
+env = SecretFilesEnv()
 environ.Env.read_env(ROOT_DIR / ".env", overwrite=False) if (ROOT_DIR / ".env").exists() else None
 
 VAR_DIR = Path(env.str("STRIDE_VAR_DIR", default=str(ROOT_DIR / "var")))
@@ -88,6 +120,10 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'stride.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# The password apart from the URL, so that one secret file serves PostgreSQL
+# (POSTGRES_PASSWORD_FILE) and Stride (DATABASE_PASSWORD_FILE): docker-compose.yml.
+if env.str("DATABASE_PASSWORD", default=""):
+    DATABASES["default"]["PASSWORD"] = env.str("DATABASE_PASSWORD")
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=0))
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL and a busy timeout let the web process and the worker share the file.

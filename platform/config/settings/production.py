@@ -1,4 +1,5 @@
-"""Production: everything secret or host-specific must come from the environment."""
+"""Production: everything secret or host-specific must come from the environment, secrets preferably
+as files (``DJANGO_SECRET_KEY_FILE=/run/secrets/django_secret_key``: base.py, docker-compose.yml)."""
 from .base import *  # noqa: F403
 from .base import env
 
