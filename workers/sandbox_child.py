@@ -132,6 +132,12 @@ def _scrub_environ(scratch: str) -> None:
     os.environ["TMPDIR"] = scratch
     os.environ["KERAS_HOME"] = os.path.join(scratch, ".keras")
     os.environ.setdefault("PATH", "/usr/bin:/bin")
+    # The forkserver resolved tempfile's folder to /tmp (matplotlib, imported by the preload,
+    # asks for it), which Landlock leaves unwritable: Keras' .keras writer (the warm-up) then
+    # failed with PermissionError. The job's temporary files go to its scratch folder.
+    import tempfile
+
+    tempfile.tempdir = scratch
 
 
 _CLONE_NEWNS = 0x00020000

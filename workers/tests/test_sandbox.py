@@ -124,6 +124,15 @@ def test_predictions_layers_and_isolation(models, images):
         assert iso["user"].startswith("uid ")
 
 
+def test_a_spare_given_time_warms_up_all_the_way(models, images):
+    # Its .keras round trip writes in the scratch folder: the forkserver's cached /tmp (not
+    # writable in the jail) once made every full warm-up fail with PermissionError.
+    run(models["paths"]["good"], images)
+    assert sandbox._wait_spare_ready()
+    iso = run(models["paths"]["good"], images).isolation
+    assert iso["warm_up"].startswith("model, load, batch "), iso["warm_up"]
+
+
 def test_inputs_reach_the_model_as_given(models, images):
     raw = images.astype(np.uint8)
     result = run(models["paths"]["good"], raw)
