@@ -122,6 +122,7 @@ def test_predictions_layers_and_isolation(models, images):
     assert iso["warm_up"].startswith("model")  # the warm-up itself did not fail
     if IS_ROOT:
         assert iso["user"].startswith("uid ")
+    assert result.device == "cpu" and iso["device"] == "cpu"
 
 
 def test_a_spare_given_time_warms_up_all_the_way(models, images):
