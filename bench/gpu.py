@@ -8,14 +8,19 @@ own on Keras' JAX backend (``JAX_PLATFORMS=cuda`` or ``cpu``):
   steps, guidance 3, batch sizes 1 to 256; the first call of each size (XLA's compilation)
   is left out;
 - grading: submissions/s of a small CNN loaded (``safe_mode``) and predicting 1,000 images of
-  the course's model exercise, what the jail's child does; the jail itself still runs its
-  child on the CPU (``CUDA_VISIBLE_DEVICES=-1``), and ``bench.grading_sandbox`` measures it;
+  the course's model exercise, what the jail's child does, without the jail;
+- grading **through the real jail** for each of the course's model exercises (``shapes32``,
+  ``fruits32``): the jail in GPU mode (``KERAS_BACKEND=jax``, ``STRIDE_SANDBOX_DEVICE=gpu``)
+  against the same jail on the CPU with JAX and with TensorFlow, one job at a time with the
+  spare ready and back to back (``bench.grading_sandbox.compare_backends``), with the device
+  each jail reported;
 - the GPU's utilisation and memory while the GPU process runs, sampled from ``nvidia-smi``.
 
 The figures are ratios GPU/CPU measured side by side. Where no GPU is present it says so
-plainly, measures nothing, and returns ``{"gpu": null, "reason": ...}``.
+plainly, measures nothing, and returns ``{"gpu": null, "reason": ...}``; with ``--sandbox-cpu``
+it then measures the jail on this host's CPU only (JAX against TensorFlow), and says so.
 
-    .venv/bin/python -m bench.gpu [--quick] [--batches 1 4 16 64 256] [--steps 50]
+    .venv/bin/python -m bench.gpu [--quick] [--batches 1 4 16 64 256] [--steps 50] [--sandbox-cpu]
 """
 from __future__ import annotations
 
@@ -145,6 +150,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batches", type=int, nargs="+", default=None)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--submissions", type=int, default=None)
+    parser.add_argument("--sandbox-cpu", action="store_true",
+                        help="without a GPU: measure the jail on the CPU (JAX vs TensorFlow) instead")
+    parser.add_argument("--jail-jobs", type=int, default=None, help="jobs per jail measured (default 10, 3 quick)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.batches = args.batches or ([1, 16, 64] if args.quick else BATCHES)
@@ -154,12 +162,17 @@ def main(argv: list[str] | None = None) -> dict:
         print(MARK + json.dumps(figures), flush=True)
         return figures
 
+    jail_jobs = args.jail_jobs or (3 if args.quick else 10)
     reason = gpu_absent_reason()
     if reason is not None:
         print(f"bench.gpu: {reason}.")
-        print("bench.gpu: nothing measured. Run it on a GPU worker host (the gpu extra, KERAS_BACKEND=jax): "
+        print("bench.gpu: nothing measured on a GPU. Run it on a GPU worker host (the gpu extra, KERAS_BACKEND=jax): "
               "python -m bench.gpu")
-        return {"gpu": None, "reason": reason}
+        figures = {"gpu": None, "reason": reason}
+        if args.sandbox_cpu:
+            print("bench.gpu: the jail on this host's CPU only (no GPU here):")
+            figures["jail_cpu_only"] = _jail(["tensorflow", "jax"], jail_jobs, args.quick)
+        return figures
 
     with Utilisation() as utilisation:
         gpu = _run_child("cuda", args)
@@ -175,7 +188,23 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"grading (load + predict 1,000 images): {gpu['grading_submissions_per_s']} vs "
           f"{cpu['grading_submissions_per_s']} submissions/s ({figures['speedup_grading']}x)")
     print(f"GPU utilisation while measured: {figures['gpu_utilisation']}")
+    figures["jail_cpu"] = _jail(["tensorflow", "jax"], jail_jobs, args.quick)
+    with Utilisation() as jail_utilisation:
+        figures["jail_gpu"] = _jail(["jax:gpu"], jail_jobs, args.quick)
+    figures["jail_gpu_utilisation"] = jail_utilisation.summary()
+    print(f"GPU utilisation while the jail graded on it: {figures['jail_gpu_utilisation']}")
     return figures
+
+
+def _jail(configs: list[str], jobs: int, quick: bool) -> dict:
+    """The real jail on each config, for the course's model exercises' datasets."""
+    from bench.grading_sandbox import compare_backends, print_backends
+
+    results = {}
+    for dataset in (["shapes32"] if quick else ["shapes32", "fruits32"]):
+        results[dataset] = compare_backends(configs, jobs=jobs, images=1000, dataset=dataset)
+        print_backends(results[dataset], what=f"1,000 images of {dataset}")
+    return results
 
 
 if __name__ == "__main__":

@@ -19,12 +19,19 @@ benchmark measures the root half in this process, then runs the same measurement
 unprivileged user (``setpriv --reuid=65534``, as the shipped image's ``USER stride``):
 
     .venv/bin/python -m bench.grading_sandbox [--jobs 10] [--fresh 4] [--images 1000] [--users root unprivileged]
+    .venv/bin/python -m bench.grading_sandbox --backends tensorflow jax   # the jail on each backend
+
+``--backends`` measures the sandboxed job alone, once per Keras backend (and device, ``jax:gpu``
+for the jail in GPU mode), each in a worker-like process of its own, side by side in one run,
+on a course exercise's inputs (``--dataset shapes32``, what ``bench.gpu`` uses) or the small
+28x28x1 CNN above.
 
 The building blocks return per-job latencies in seconds, for a bigger benchmark to combine.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -154,6 +161,97 @@ np.save({str(inputs_path)!r}, x, allow_pickle=False)
     subprocess.run([sys.executable, "-c", code], check=True,
                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     return model_path, np.load(inputs_path, allow_pickle=False)
+
+
+def build_cnn_for(folder: Path, dataset: str, images: int, seed: int = 0) -> tuple[Path, np.ndarray]:
+    """A small CNN for a course dataset (``shapes32``, ``fruits32``: the model exercises'
+    inputs and classes), trained one epoch on generated images; and ``images`` test inputs
+    (uint8, as the worker gives them). In a subprocess: this process keeps no Keras."""
+    model_path, inputs_path = folder / f"{dataset}-cnn.keras", folder / f"{dataset}-inputs.npy"
+    code = f"""
+import numpy as np, keras
+from grader.datasets import DATASETS, generate
+spec = DATASETS[{dataset!r}]
+x, y = generate({dataset!r}, n={images}, seed={seed})
+keras.utils.set_random_seed({seed})
+model = keras.Sequential([
+    keras.Input(tuple(spec.input_shape)), keras.layers.Rescaling(1 / 255),
+    keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
+    keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
+    keras.layers.Flatten(), keras.layers.Dense(len(spec.class_names), activation="softmax")])
+model.compile("adam", "sparse_categorical_crossentropy")
+model.fit(x.astype("float32"), y, epochs=1, verbose=0)
+model.save({str(model_path)!r})
+np.save({str(inputs_path)!r}, x, allow_pickle=False)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+                        "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}"})
+    return model_path, np.load(inputs_path, allow_pickle=False)
+
+
+_MARK = "@@stride-sandbox-backend@@ "
+
+
+def _sandboxed_only(model_path: Path, inputs: np.ndarray, jobs: int, num_classes: int) -> dict:
+    """In a process whose KERAS_BACKEND / STRIDE_SANDBOX_DEVICE say which jail: per-job latency
+    with the spare ready, back to back, and the device the jail reported."""
+    from workers import sandbox
+
+    ready = time_sandboxed(model_path, inputs, jobs, num_classes=num_classes)
+    back = time_sandboxed(model_path, inputs, jobs, num_classes=num_classes, wait_for_spare=False)
+    sandbox._wait_spare_ready()
+    last = sandbox.run_model_in_sandbox(model_path=Path(model_path), inputs=inputs,
+                                        expected_input_shape=_shape_of(inputs),
+                                        num_classes=num_classes, max_params=10**9)
+    sandbox.sandbox_shutdown()
+    return {"ready_s": statistics.median(ready), "back_to_back_s": statistics.median(back),
+            "device": last.device, "device_note": last.isolation.get("device", ""),
+            "warm_up": last.isolation.get("warm_up", "")}
+
+
+def compare_backends(configs: list[str], *, jobs: int, images: int, dataset: str | None = None) -> dict:
+    """``configs`` like ``["tensorflow", "jax", "jax:gpu"]``: the jail on each, one process
+    each (a forkserver belongs to its process), on the same model and inputs."""
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="stride-bench-") as folder:
+        if dataset:
+            from grader.datasets import DATASETS
+
+            model_path, inputs = build_cnn_for(Path(folder), dataset, images)
+            classes = len(DATASETS[dataset].class_names)
+        else:
+            model_path, inputs = build_small_cnn(Path(folder), images)
+            classes = 10
+        inputs_path = Path(folder) / "inputs.npy"
+        np.save(inputs_path, inputs, allow_pickle=False)
+        for config in configs:
+            backend, _, device = config.partition(":")
+            env = {**os.environ, "KERAS_BACKEND": backend, "STRIDE_SANDBOX_DEVICE": device or "cpu",
+                   "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}"}
+            out = subprocess.run([sys.executable, "-m", "bench.grading_sandbox", "--child",
+                                  str(model_path), str(inputs_path), str(jobs), str(classes)],
+                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+            lines = [line for line in out.stdout.splitlines() if line.startswith(_MARK)]
+            if not lines:
+                raise RuntimeError(f"the {config} sandbox failed:\n{out.stderr[-3000:]}")
+            results[config] = json.loads(lines[-1][len(_MARK):])
+    base = results[configs[0]]["ready_s"]
+    for figures in results.values():
+        figures["submissions_per_s"] = round(1 / figures["ready_s"], 2)
+        figures["over_first"] = round(figures["ready_s"] / base, 2)
+    return results
+
+
+def print_backends(results: dict, *, what: str) -> None:
+    first = next(iter(results))
+    print(f"the jail, one job at a time ({what}; {os.cpu_count()} CPUs):")
+    for config, figures in results.items():
+        print(f"  {config:<12} device {figures['device']:<6} spare ready {figures['ready_s'] * 1000:7.0f} ms "
+              f"({figures['submissions_per_s']:5.2f}/s)   back to back {figures['back_to_back_s'] * 1000:7.0f} ms   "
+              f"x{figures['over_first']:.2f} of {first}")
+        if figures["device_note"] not in ("", "cpu", figures["device"]):
+            print(f"  {'':<12} {figures['device_note']}")
 
 
 def _ms(values: list[float]) -> str:
@@ -299,7 +397,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", help=argparse.SUPPRESS)  # the unprivileged half's inputs
     parser.add_argument("--inputs", help=argparse.SUPPRESS)
     parser.add_argument("--figures-out", help=argparse.SUPPRESS)
+    parser.add_argument("--backends", nargs="+", default=None,
+                        help="tensorflow, jax, jax:gpu: the jail on each, side by side")
+    parser.add_argument("--dataset", default=None, help="a course dataset (shapes32, fruits32)")
+    parser.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        model_path, inputs_path, jobs, classes = args.child
+        figures = _sandboxed_only(Path(model_path), np.load(inputs_path, allow_pickle=False),
+                                  int(jobs), int(classes))
+        print(_MARK + json.dumps(figures), flush=True)
+        return figures
+    if args.backends:
+        results = compare_backends(args.backends, jobs=args.jobs, images=args.images,
+                                   dataset=args.dataset)
+        print_backends(results, what=f"{args.images} images of {args.dataset or '28x28x1'}")
+        return results
     if args.jobs < 2 or args.images < 1 or args.fresh < 1:
         parser.error("--jobs must be at least 2, --images and --fresh at least 1")
 

@@ -90,6 +90,19 @@ def test_gpu_worker_takes_the_gpu_queue_alone_with_a_device_reservation(compose)
     assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
 
 
+def test_gpu_worker_grades_models_on_the_gpu_through_jax(compose):
+    from workers.sandbox_gpu import device_plan
+
+    env = compose["services"]["worker-gpu"]["environment"]
+    assert env["KERAS_BACKEND"] == "jax" and env["STRIDE_SANDBOX_DEVICE"] == "gpu"
+    assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    # Values the sandbox accepts (a typo would stop every grading with SandboxUnavailable).
+    device_plan({key: str(value) for key, value in env.items()})
+    # The other workers never ask for it.
+    for name in ("worker-default", "beat", "web"):
+        assert "STRIDE_SANDBOX_DEVICE" not in compose["services"][name]["environment"]
+
+
 def _module_exists(dotted: str) -> bool:
     import sys
 

@@ -2,7 +2,9 @@
 
 ``cpu``, or ``gpu:N`` for the accelerator Keras' backend is using (JAX on the GPU hosts,
 ``KERAS_BACKEND=jax``; TensorFlow stays the CPU default). The model jail runs its child on the
-CPU (``CUDA_VISIBLE_DEVICES=-1``, workers/sandbox.py), so gradings report ``sandbox_device()``.
+GPU of a JAX worker host (``STRIDE_SANDBOX_DEVICE``, workers/sandbox_gpu.py) and on the CPU
+elsewhere; a grading records the device its child reports (``SandboxResult.device``), and
+``sandbox_device()`` is what the jail is planned to use.
 """
 from __future__ import annotations
 
@@ -39,7 +41,11 @@ def backend_device() -> str:
 
 
 def sandbox_device() -> str:
-    """Where the jail's child runs a student's model: the CPU today, whatever the host has (the
-    sandbox hides the GPU from it: docs/sandbox.md says why, and docs/performance.md's GPU section
-    what grading on the GPU would gain)."""
-    return "cpu"
+    """Where the jail's child is planned to run a student's model (``gpu:0`` or ``cpu``), from
+    this worker's settings and device nodes; the child's own report is what a grading records."""
+    from workers.sandbox_gpu import DeviceSettingError, device_plan
+
+    try:
+        return device_plan().device
+    except DeviceSettingError:
+        return "cpu"

@@ -41,9 +41,9 @@ an unprivileged worker). The same whether the worker runs as root or not:
   reads back with O_NOFOLLOW|O_NONBLOCK, regular files only, size-capped, validates
   ``result.json`` strictly and scores the predictions itself; it removes the folder afterwards.
 
-The sandbox runs on the CPU (``CUDA_VISIBLE_DEVICES=-1``): a CUDA context cannot be shared
-across fork, would cost seconds per job, and would make RLIMIT_AS unusable; the jail mounts no
-GPU device either (docs/sandbox.md; what a GPU would gain: docs/performance.md, ``bench/gpu.py``).
+The forkserver runs on the CPU (``CUDA_VISIBLE_DEVICES=-1``, ``JAX_PLATFORMS=cpu``): a CUDA
+context cannot be shared across fork. On a JAX worker with a GPU each child starts its own
+(GPU mode: ``workers/sandbox_gpu.py``); everywhere else the children run on the CPU.
 
 **Celery.**
 
@@ -90,6 +90,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sandbox_child as child
+from . import sandbox_gpu
 
 __all__ = [
     "ERROR_CODES", "SandboxLimits", "SandboxResult", "SandboxUnavailable", "run_model_in_sandbox",
@@ -143,6 +144,9 @@ class SandboxResult:
     # reported it: for logs, never for decisions.
     isolation: dict[str, str] = field(default_factory=dict)
     debug: dict | None = None  # test hooks only
+    # Where the job computed: ``cpu`` or ``gpu:N`` (the child's report, accepted only when the
+    # jail was started in GPU mode; see workers/sandbox_gpu.py).
+    device: str = "cpu"
 
 
 # --------------------------------------------------------------------------------------
@@ -293,7 +297,10 @@ def _scrubbed_environ():
         saved = dict(os.environ)
         kept = {key: saved[key] for key in child.ENV_ALLOWED if key in saved}
         kept.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # The forkserver never sees a GPU (nor does JAX probe one there): a child in GPU mode
+        # sets its own before its first JAX operation (sandbox_child._init_device).
         kept["CUDA_VISIBLE_DEVICES"] = "-1"
+        kept["JAX_PLATFORMS"] = "cpu"
         kept[child.FORKSERVER_ENV] = "1"
         os.environ.clear()
         os.environ.update(kept)
@@ -317,10 +324,16 @@ def _ensure_forkserver() -> None:
     # The worker itself: no process of its uid may read its memory, environment or fds.
     child._libc().prctl(child.PR_SET_DUMPABLE, 0, 0, 0, 0)
     root = _POOL.scratch_root()
-    with _scrubbed_environ(), _jailed_spawn(root):
+    try:
+        plan = sandbox_gpu.device_plan()
+    except sandbox_gpu.DeviceSettingError as exc:
+        raise SandboxUnavailable(str(exc)) from exc
+    sandbox_gpu.log_plan(plan)
+    with _scrubbed_environ(), _jailed_spawn(root, plan):
         server.ensure_running()
     _POOL.forkserver_owner = os.getpid()
     _POOL.bound_root = root
+    _POOL.device_plan = plan
 
 
 class SandboxUnavailable(RuntimeError):
@@ -339,7 +352,7 @@ def _sandbox_uid() -> int:
     return uid
 
 
-def _jail_argv(scratch_root: Path) -> list[str]:
+def _jail_argv(scratch_root: Path, plan: sandbox_gpu.DevicePlan | None = None) -> list[str]:
     """bubblewrap around the forkserver (so around every child): a user namespace, no network,
     IPC or UTS of the host, a new session, and a filesystem of its own: the system's libraries
     and the Python runtime read-only, the project read-only but without var/, an empty /tmp,
@@ -364,6 +377,8 @@ def _jail_argv(scratch_root: Path) -> list[str]:
     for path in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc"):
         argv += ["--ro-bind-try", path, path]
     argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    if plan is not None:
+        argv += plan.bwrap_args()  # GPU mode only: the NVIDIA nodes and the driver's files
     project = Path(__file__).resolve().parent.parent
     read_only = {sys.base_prefix, sys.prefix, sys.exec_prefix, str(project)}
     read_only.update(sysconfig.get_paths().get(key, "") for key in ("purelib", "platlib"))
@@ -391,12 +406,12 @@ def _world_readable(path: str) -> bool:
 
 
 @contextlib.contextmanager
-def _jailed_spawn(scratch_root: Path):
+def _jailed_spawn(scratch_root: Path, plan: sandbox_gpu.DevicePlan | None = None):
     """multiprocessing starts the forkserver with ``util.spawnv_passfds``: put the jail in front
     of the interpreter (bubblewrap keeps the listener and alive fds it is passed)."""
     from multiprocessing import resource_tracker, util
 
-    prefix = _jail_argv(scratch_root)
+    prefix = _jail_argv(scratch_root, plan)
     resource_tracker.ensure_running()  # the worker's own, outside the jail
     original = util.spawnv_passfds
 
@@ -430,6 +445,8 @@ class _Pool:
         self.threads: set[threading.Thread] = set()
         self.root: Path | None = None
         self.bound_root: Path | None = None  # the scratch root the running jail binds
+        # The running forkserver's device (what its jail binds, what its children initialise).
+        self.device_plan: sandbox_gpu.DevicePlan = sandbox_gpu.DevicePlan(mode="cpu")
         self.owner_pid = os.getpid()
         self.forkserver_owner: int | None = None
         self.warned_foreign = False
@@ -457,7 +474,8 @@ class _Pool:
         if os.geteuid() == 0:
             os.chown(scratch, _sandbox_uid(), _sandbox_uid())
         setup = {"warm_up": self.warm_up_hint,
-                 "test_hooks": os.environ.get(TEST_HOOKS_ENV) == "1"}
+                 "test_hooks": os.environ.get(TEST_HOOKS_ENV) == "1",
+                 "device": self.device_plan.child_settings()}
         try:
             with _as_plain_parent():
                 process = ctx.Process(target=child.child_main,
@@ -555,6 +573,7 @@ class _Pool:
                     _forkserver()._stop()
                 self.forkserver_owner = None
                 self.bound_root = None
+                self.device_plan = sandbox_gpu.DevicePlan(mode="cpu")
             if self.root is not None and os.getpid() == self.owner_pid:
                 _remove_tree(self.root)
                 self.root = None
@@ -572,6 +591,7 @@ class _Pool:
         self.threads = set()
         self.root = None
         self.bound_root = None
+        self.device_plan = sandbox_gpu.DevicePlan(mode="cpu")
         self.owner_pid = os.getpid()
         self.shut = False
         if self.forkserver_owner is not None:
@@ -818,9 +838,23 @@ def _validated_result(raw: bytes) -> dict | None:
             return None
         isolation[key_text] = value_text
     debug = data.get("debug")
+    device = data.get("device", "cpu")
+    if not isinstance(device, str) or not _DEVICE_NAME.fullmatch(device):
+        return None
     return {"status": data["status"], "error_code": code, "error_params": params,
             "layers": layers, "param_count": param_count, "isolation": isolation,
-            "debug": debug if isinstance(debug, dict) else None}
+            "debug": debug if isinstance(debug, dict) else None, "device": device}
+
+
+_DEVICE_NAME = re.compile(r"cpu|gpu:\d{1,2}")
+
+
+def _reported_device(data: dict | None, plan: sandbox_gpu.DevicePlan) -> str:
+    """The device the child says it used: a GPU only when its jail was built for one (a child
+    on the CPU cannot make a submission look GPU-graded); ``cpu`` without a valid result."""
+    if data is None or plan.mode != "gpu":
+        return "cpu"
+    return data["device"]
 
 
 def _read_predictions(path: Path, n: int, k: int) -> tuple[np.ndarray | None, dict]:
@@ -964,8 +998,9 @@ def run_model_in_sandbox(
                     finished = spare.process.exitcode is not None
             if not finished:
                 _stop(spare.process)
-            return _outcome(spare, data, timed_out=not finished, n=n, k=k, limits=limits,
-                            failure=failure, finish=finish, hooks=hooks)
+            result = _outcome(spare, data, timed_out=not finished, n=n, k=k, limits=limits,
+                              failure=failure, finish=finish, hooks=hooks)
+            return replace(result, device=_reported_device(data, _POOL.device_plan))
         finally:
             _POOL.retire(spare)
     raise AssertionError("unreachable")

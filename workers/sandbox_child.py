@@ -49,7 +49,7 @@ FORKSERVER_ENV = "STRIDE_SANDBOX_FORKSERVER"
 ENV_ALLOWED = (
     "PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ",
     "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
-    "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS",
 )
 # Test hooks the parent may ask for (only when STRIDE_SANDBOX_TEST_HOOKS=1 in the parent).
 DEBUG_ACTIONS = frozenset({
@@ -262,9 +262,10 @@ def _drop_capabilities() -> str:
     return "none"
 
 
-def _landlock_paths(scratch: str) -> tuple[list[str], list[str]]:
+def _landlock_paths(scratch: str, device: dict | None = None) -> tuple[list[str], list[str]]:
     """(read-only paths, read-write paths) the job may open: the Python runtime, the system's
-    libraries, its scratch folder; never the project's source, var/, media or /proc of others."""
+    libraries, its scratch folder; never the project's source, var/, media or /proc of others.
+    In GPU mode also the driver's files, read-only (the device nodes: ``_gpu_device_nodes``)."""
     import sysconfig
 
     project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -273,6 +274,8 @@ def _landlock_paths(scratch: str) -> tuple[list[str], list[str]]:
             "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat",
             "/sys/devices/system/cpu", "/sys/fs/cgroup", "/dev/urandom", "/dev/random",
             sys.base_prefix, sys.prefix, sys.exec_prefix}
+    if (device or {}).get("mode") == "gpu":
+        read.update(str(path) for path in device.get("read_only", []))
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         with contextlib.suppress(KeyError):
             read.add(sysconfig.get_paths()[key])
@@ -296,6 +299,16 @@ def _landlock_paths(scratch: str) -> tuple[list[str], list[str]]:
 
 _LANDLOCK_READ = (1 << 0) | (1 << 2) | (1 << 3)  # EXECUTE, READ_FILE, READ_DIR
 _LANDLOCK_FILE = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15)  # + WRITE, TRUNCATE, IOCTL
+# A GPU's device nodes: read, write and ioctl (IOCTL_DEV, ABI 5+), nothing else.
+_LANDLOCK_DEVICE = (1 << 1) | (1 << 2) | (1 << 15)
+
+
+def _gpu_device_nodes(device: dict | None) -> list[str]:
+    """The NVIDIA nodes a GPU-mode job may open (only ``/dev/nvidia*`` names, whatever it is sent)."""
+    if (device or {}).get("mode") != "gpu":
+        return []
+    return [node for node in device.get("device_nodes", [])
+            if isinstance(node, str) and node.startswith("/dev/nvidia") and os.path.exists(node)]
 
 
 def _landlock_handled(abi: int) -> int:
@@ -309,7 +322,7 @@ def _landlock_handled(abi: int) -> int:
     return handled
 
 
-def _restrict_filesystem(scratch: str) -> str:
+def _restrict_filesystem(scratch: str, device: dict | None = None) -> str:
     """Landlock (the kernel's unprivileged sandboxing, three system calls): from now on this
     process and its descendants open only the paths above; TCP is refused (ABI 4+), and
     signals and abstract Unix sockets stay inside the job (ABI 6+)."""
@@ -338,8 +351,9 @@ def _restrict_filesystem(scratch: str) -> str:
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
     try:
-        read_only, read_write = _landlock_paths(scratch)
-        for paths, rights in ((read_only, _LANDLOCK_READ), (read_write, handled)):
+        read_only, read_write = _landlock_paths(scratch, device)
+        for paths, rights in ((read_only, _LANDLOCK_READ), (read_write, handled),
+                              (_gpu_device_nodes(device), _LANDLOCK_DEVICE)):
             for path in paths:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
                 try:
@@ -487,18 +501,24 @@ def _warm_up(scratch: str, hint: dict, job_waiting) -> str:
     else:
         body = [layers.Flatten()]
     # TensorFlow's runtime starts with the first op (~65 ms): worth it even for a waiting job.
-    model = keras.Sequential([keras.Input(shape), *body, layers.Dense(3, activation="softmax")])
+    # On JAX the job's own path is taken (no random initial values, one compiled forward pass):
+    # the backend's client, XLA's compiler and the jit machinery start here, not in the job.
+    with _no_random_initial_values():
+        model = keras.Sequential([keras.Input(shape), *body, layers.Dense(3, activation="softmax")])
     steps = ["model"]
     if not job_waiting():
         path = os.path.join(scratch, "warm-up.keras")
         model.save(path)
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        with _no_random_initial_values():
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
         os.unlink(path)
         steps.append("load")
+    if keras.backend.backend() == "jax":
+        batches = batches[:1]  # the job pads its last batch: one compiled shape
     for batch in batches:
         if job_waiting():
             break
-        keras.ops.convert_to_numpy(model(np.zeros((batch, *shape), "float32"), training=False))
+        _predict(model, np.zeros((batch, *shape), "float32"))
         steps.append(f"batch {batch}")
     _model_facts(model)
     del model
@@ -507,11 +527,57 @@ def _warm_up(scratch: str, hint: dict, job_waiting) -> str:
     return ", ".join(steps)
 
 
+# The device this child computes on, once ``_init_device`` has run: its name as recorded on
+# the submission, and the bytes XLA may allocate there (for RLIMIT_AS).
+_DEVICE = {"name": "cpu", "gpu_bytes": 0}
+
+
+def _init_device(settings: dict | None) -> str:
+    """Start the GPU in this child (GPU mode, Keras on JAX), after every isolation step and
+    before the warm-up: the spare holds its CUDA context while it waits, so CUDA's start is off
+    the job's path, and the forkserver (``JAX_PLATFORMS=cpu``, ``CUDA_VISIBLE_DEVICES=-1``)
+    never touched the device. Returns what the isolation report says; when CUDA cannot start
+    here the child goes on on the CPU and says why (workers/sandbox_gpu.py)."""
+    import keras
+
+    if (settings or {}).get("mode") != "gpu" or keras.backend.backend() != "jax":
+        return "cpu"
+    import jax
+    import numpy as np
+
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(settings.get("visible_devices") or "0")
+    os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] = str(float(settings.get("memory_fraction") or 0.25))
+    os.environ.pop("JAX_PLATFORMS", None)
+    try:
+        jax.config.update("jax_platforms", "cuda,cpu")
+        gpu = jax.devices()[0]
+        if gpu.platform != "gpu":
+            raise RuntimeError(f"JAX's first device is {gpu.platform}")
+        jax.device_put(np.zeros(4, "float32"), gpu).block_until_ready()
+        stats = gpu.memory_stats() or {}
+        _DEVICE.update(name=f"gpu:{int(gpu.id)}", gpu_bytes=int(stats.get("bytes_limit") or 0))
+        return _DEVICE["name"]
+    except Exception as exc:  # noqa: BLE001  (graded on the CPU instead, and said)
+        print(f"sandbox: GPU mode, but CUDA did not start: {exc!r}; on the CPU", file=sys.stderr,
+              flush=True)
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        with contextlib.suppress(Exception):  # the CPU client may already be the one in use
+            from jax.extend.backend import clear_backends
+
+            jax.config.update("jax_platforms", "cpu")
+            clear_backends()
+        _DEVICE.update(name="cpu", gpu_bytes=0)
+        return f"cpu (GPU mode, but CUDA did not start: {type(exc).__name__}: {str(exc)[:120]})"
+
+
 # --------------------------------------------------------------------------------------
 # Job phase
 # --------------------------------------------------------------------------------------
 
 def _set_limits(limits: dict, other_threads: int) -> dict[str, str]:
+    """The job's resource limits. In GPU mode RLIMIT_AS counts from what CUDA has already mapped
+    (very large virtual ranges): mapped + the job's memory limit + the GPU memory XLA may use."""
     report = {}
 
     def setlimit(name: str, which: int, value: int) -> None:
@@ -534,7 +600,10 @@ def _set_limits(limits: dict, other_threads: int) -> dict[str, str]:
     setlimit("processes", resource.RLIMIT_NPROC, int(limits["processes"]) + other_threads)
     address_space = int(limits["memory_bytes"])
     current = _address_space_bytes()
-    if current is not None and current >= address_space:
+    if _DEVICE["name"] != "cpu" and current is not None:
+        setlimit("memory", resource.RLIMIT_AS, current + address_space + _DEVICE["gpu_bytes"])
+        report["memory"] += f" (GPU mode: {current} mapped + {address_space} + {_DEVICE['gpu_bytes']} on the GPU)"
+    elif current is not None and current >= address_space:
         report["memory"] = f"off (already {current} bytes mapped)"
     else:
         setlimit("memory", resource.RLIMIT_AS, address_space)
@@ -573,6 +642,9 @@ def _detail(exc: BaseException) -> str:
 def _is_out_of_memory(exc: BaseException) -> bool:
     # TensorFlow's allocator, refused by RLIMIT_AS, raises ResourceExhaustedError ("OOM when
     # allocating"), after retrying for about 10 s.
+    # XLA (JAX, CPU or GPU) raises its runtime error with RESOURCE_EXHAUSTED.
+    if type(exc).__name__ in ("XlaRuntimeError", "JaxRuntimeError"):
+        return "RESOURCE_EXHAUSTED" in str(exc)[:500]
     return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
 
 
@@ -620,7 +692,8 @@ def load_check_predict(model_path: str, inputs, *, expected_input_shape, num_cla
         keras.ops.convert_to_numpy(keras.ops.ones((2**31,), "float32") * 2)
 
     try:
-        model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
+        with _no_random_initial_values():
+            model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
     except Exception as exc:
         if _is_out_of_memory(exc):
             raise
@@ -660,17 +733,92 @@ def load_check_predict(model_path: str, inputs, *, expected_input_shape, num_cla
     if debug_action == "crash":
         os.kill(os.getpid(), signal.SIGSEGV)
 
-    batches = []
     try:
-        for start in range(0, len(inputs), PREDICT_BATCH):
-            out = model(inputs[start:start + PREDICT_BATCH], training=False)
-            batches.append(np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32))
+        predictions = _predict(model, inputs)
     except Exception as exc:
         if _is_out_of_memory(exc):
             raise
         raise Refused("crashed", detail=_detail(exc), layers=layers, param_count=param_count)
-    predictions = np.concatenate(batches) if batches else np.zeros((0, want[1]), np.float32)
+    if predictions is None:
+        predictions = np.zeros((0, want[1]), np.float32)
     return predictions, layers, param_count
+
+
+@contextlib.contextmanager
+def _no_random_initial_values():
+    """While a model is built or loaded on JAX, its layers' random initialisers give zeros.
+
+    Loading builds every layer, which draws each weight's initial value, and JAX compiles its
+    random-number generator anew for each weight shape: 2 to 12 s per shape on these CPUs (XLA's
+    threefry), most of a fresh child's job. The values are overwritten at once by the file's
+    weights, so nothing the model computes changes. TensorFlow draws them in microseconds."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import numpy as np
+    from keras.src import backend
+
+    module = backend.random
+
+    def zeros(shape, *args, dtype=None, **kwargs):
+        try:
+            return np.zeros(tuple(shape), dtype=dtype or keras.config.floatx())
+        except TypeError:  # a dtype NumPy does not know (bfloat16)
+            return keras.ops.zeros(tuple(shape), dtype=dtype)
+
+    names = ("normal", "uniform", "truncated_normal")
+    saved = {name: getattr(module, name) for name in names}
+    for name in names:
+        setattr(module, name, zeros)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(module, name, function)
+
+
+def _predict(model, inputs):
+    """The model's outputs for ``inputs`` (float32), by batches of PREDICT_BATCH; None for none.
+
+    TensorFlow runs the layers eagerly (fast kernels, nothing to compile). JAX would compile
+    every operation for every new shape (seconds in a fresh child), so there the forward pass
+    is compiled once, as one XLA program, and the last batch is padded to the same shape."""
+    import keras
+    import numpy as np
+
+    if len(inputs) == 0:
+        return None
+    batches = []
+    if keras.backend.backend() != "jax":
+        for start in range(0, len(inputs), PREDICT_BATCH):
+            out = model(inputs[start:start + PREDICT_BATCH], training=False)
+            batches.append(np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32))
+        return np.concatenate(batches)
+    import jax
+
+    trainable = [variable.value for variable in model.trainable_variables]
+    non_trainable = [variable.value for variable in model.non_trainable_variables]
+
+    def forward(trainable, non_trainable, batch):
+        out, _ = model.stateless_call(trainable, non_trainable, batch, training=False)
+        if isinstance(out, dict):
+            out = next(iter(out.values()))
+        if isinstance(out, (list, tuple)):
+            out = out[0]
+        return out
+
+    compiled = jax.jit(forward)
+    size = min(len(inputs), PREDICT_BATCH)
+    for start in range(0, len(inputs), size):
+        batch = inputs[start:start + size]
+        real = len(batch)
+        if real < size:
+            batch = np.concatenate([batch, np.zeros((size - real, *batch.shape[1:]), batch.dtype)])
+        out = compiled(trainable, non_trainable, batch)
+        batches.append(np.asarray(out, dtype=np.float32)[:real])
+    return np.concatenate(batches)
 
 
 def _run_job(job: dict) -> dict:
@@ -768,7 +916,7 @@ def _isolate(scratch: str, jobs, done, setup: dict, isolation: dict) -> None:
     _die_with_parent(1)
     isolation["pid"] = "own PID namespace"
     isolation["capabilities"] = _drop_capabilities()
-    isolation["filesystem"] = _restrict_filesystem(scratch)
+    isolation["filesystem"] = _restrict_filesystem(scratch, setup.get("device"))
     isolation["seccomp"] = _install_seccomp()
 
 
@@ -784,6 +932,7 @@ def child_main(scratch: str, jobs, done, setup: dict) -> None:
     try:
         # Any failure to isolate ends the child before it reads a job: fail closed.
         _isolate(scratch, jobs, done, setup, isolation)
+        isolation["device"] = _init_device(setup.get("device"))
         try:
             isolation["warm_up"] = _warm_up(scratch, setup.get("warm_up") or {}, jobs.poll)
         except Exception as exc:  # noqa: BLE001  (a cold child still works, only slower)
@@ -801,7 +950,8 @@ def child_main(scratch: str, jobs, done, setup: dict) -> None:
         isolation.update(_set_limits(job["limits"], _own_threads() + 1))
         action = job.get("debug_action")
         payload: dict = {"status": "ok", "error_code": None, "error_params": {},
-                         "layers": [], "param_count": 0, "isolation": isolation}
+                         "layers": [], "param_count": 0, "isolation": isolation,
+                         "device": _DEVICE["name"]}
         attack = job.get("attack")
         if attack is not None and setup.get("test_hooks"):
             payload["debug"] = {"attack": _run_attack(attack["source"], attack["targets"])}
@@ -825,7 +975,7 @@ def child_main(scratch: str, jobs, done, setup: dict) -> None:
             with contextlib.suppress(BaseException):
                 _write_json(RESULT_FILE, {"status": "error", "error_code": "out_of_memory",
                                           "error_params": {}, "layers": [], "param_count": 0,
-                                          "isolation": isolation})
+                                          "isolation": isolation, "device": _DEVICE["name"]})
                 code = 0
         with contextlib.suppress(BaseException):
             traceback.print_exc()

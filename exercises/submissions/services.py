@@ -259,7 +259,9 @@ def submission_grade(*, submission_id: int, run_model: Callable, device: str = "
 
     ``run_model`` is the sandbox runner (``workers.sandbox.run_model_in_sandbox``), passed in
     by the task: it loads the model in a jail and returns its predictions. ``device`` is where
-    that jail computes (``cpu``, ``gpu:0``), recorded with the sandbox's seconds."""
+    that jail is planned to compute (``cpu``, ``gpu:0``); the device the jail reports having used
+    (``result.device``, e.g. ``cpu`` after a GPU that did not start) is what is recorded, with
+    the sandbox's seconds."""
     from grader.datasets import DATASETS
     from grader.evaluation import (
         architecture_report,
@@ -341,7 +343,7 @@ def submission_grade(*, submission_id: int, run_model: Callable, device: str = "
         feedback = join_lines([feedback, diagnosis])
     saved = _finish(
         submission, token, status=Status.DONE, score=score, feedback=feedback, report=jsonable(report),
-        device=device, device_seconds=round(result.seconds, 3),
+        device=getattr(result, "device", None) or device, device_seconds=round(result.seconds, 3),
         metrics={
             "accuracy": metrics.accuracy, "public_accuracy": metrics.public_accuracy,
             "private_accuracy": metrics.private_accuracy, "confusion": jsonable(metrics.confusion),
