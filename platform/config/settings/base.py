@@ -262,6 +262,9 @@ STRIDE_JOB_STALE_SECONDS = env.int("STRIDE_JOB_STALE_SECONDS", default=CELERY_TA
 STRIDE_JOB_RESEND_SECONDS = env.int("STRIDE_JOB_RESEND_SECONDS", default=600)
 # The most diffusion generations (of the same step count) that a worker runs as one batch.
 STRIDE_DIFFUSION_BATCH = env.int("STRIDE_DIFFUSION_BATCH", default=16)
+# Warm sandbox children a model worker keeps while submissions are queued (a deadline rush):
+# as many as the queue, up to this; each holds about 0.2 GB once warm. 1 = one spare, as before.
+STRIDE_SANDBOX_SPARES_MAX = env.int("STRIDE_SANDBOX_SPARES_MAX", default=3)
 # Worker device-seconds (GPU or CPU) per student, course and 24 hours, for gradings and
 # generations together, when a course sets none of its own; 0 is no limit (exercises.jobs).
 STRIDE_DEVICE_SECONDS_PER_DAY = env.int("STRIDE_DEVICE_SECONDS_PER_DAY", default=0)
