@@ -217,9 +217,9 @@ def rush(model_path: Path, var_dir: Path, *, label: str, spares: int, submission
     first = min(r.queued_at for r in rows.values())
     last = max(r.finished_at for r in rows.values())
     ordered = sorted(rows.values(), key=lambda r: r.started_at)
-    # Back to back: a job claimed less than 50 ms after the previous one finished.
-    back_to_back = [b for a, b in zip(ordered, ordered[1:], strict=False)
-                    if (b.started_at - a.finished_at).total_seconds() < 0.05]
+    # Back to back: a job that was queued before the previous one finished (it waited for the
+    # worker, which went from one job to the next).
+    back_to_back = [b for a, b in zip(ordered, ordered[1:], strict=False) if b.queued_at < a.finished_at]
     errors, worse_position = [], 0
     last_position: dict[int, int] = {}
     for pk, at, position, estimate in polls:
