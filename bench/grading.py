@@ -11,9 +11,22 @@ Measured side by side in one run, and printed as ratios:
 3. **fresh process**: a new ``python`` per submission that imports Keras, loads, predicts.
 
     .venv/bin/python -m bench.grading [--submissions 20]
+    .venv/bin/python -m bench.grading --rush [--rush-seconds 30]
 
 Goals (issue "Keras model submissions"): sandboxed latency ≤ 1.5× (2); end-to-end throughput
 ≥ 8× (3).
+
+``--rush`` (issue #17) is a deadline rush instead: 60 submissions from 30 students spread over
+30 s, each uploaded through the real API endpoint (``POST /api/v1/exercises/{id}/submissions``
+with the student's Bearer token, through Django's test client), one worker; pending submissions
+are polled through ``GET /api/v1/submissions/{id}``, 8 a second round robin (served by this
+process on the same 2 cores as the worker: polling every one every second, as the page does,
+took a core from the worker in a first try).
+It runs twice in the same run, the worker keeping one warm spare (``STRIDE_SANDBOX_SPARES_MAX=1``,
+the behaviour before #17) and then up to three, with the warm in-process job measured in between.
+Goals: the sandbox job ≤ 1.5× warm, back to back; the last submission graded within
+1.3 × (60 × the warm job) of the first upload; an honest position and wait estimate (how far each
+estimate a student read was from the wait that followed).
 """
 from __future__ import annotations
 
@@ -44,6 +57,7 @@ def _setup(var_dir: Path) -> None:
             sys.path.insert(0, entry)
     os.environ["STRIDE_VAR_DIR"] = str(var_dir)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{var_dir / 'bench.sqlite3'}")
     if "CELERY_BROKER_URL" not in os.environ:
         os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/15" if _redis_up() else "filesystem://"
@@ -128,11 +142,162 @@ def _wait(ids: list[int], timeout: float) -> None:
     raise TimeoutError(f"submissions {ids} not graded in {timeout}s")
 
 
+POLL_SECONDS, POLLS_PER_TICK = 1.0, 8  # the page polls every 1 s; 8 students' polls a second here
+
+
+def rush(model_path: Path, var_dir: Path, *, label: str, spares: int, submissions: int, students: int,
+         seconds: float) -> dict:
+    """A deadline rush through the API, one worker keeping up to ``spares`` warm children."""
+    from django.conf import settings
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    from accounts.roles import Role
+    from accounts.services import api_token_create, user_create
+    from courses.services import enrollment_add
+    from exercises.models import Exercise, Submission
+    from tests.procs import celery_worker
+
+    exercise = Exercise.objects.get(slug="model-shapes-classifier")
+    exercise.params = {**exercise.params, "submissions_per_day": 1000}
+    exercise.save()
+    clients = []
+    for i in range(students):
+        user, _ = user_create(username=f"rush-{label}-{i:02d}-{os.getpid()}", role=Role.STUDENT, password="rush-pw")
+        enrollment_add(course=exercise.course, user=user, role=Role.STUDENT)
+        _token, raw = api_token_create(user=user, name="rush")
+        clients.append(Client(HTTP_AUTHORIZATION=f"Bearer {raw}"))
+    content = model_path.read_bytes()
+    url = f"/api/v1/exercises/{exercise.pk}/submissions"
+
+    def upload(client) -> int:
+        response = client.post(url, {"file": SimpleUploadedFile("model.keras", content)})
+        if response.status_code != 202:
+            raise RuntimeError(f"upload refused: {response.status_code} {response.content[:300]!r}")
+        return response.json()["submission_id"]
+
+    polls: list[tuple[int, float, int | None, float | None]] = []  # (id, time, position, estimate)
+    with celery_worker(broker_url=settings.CELERY_BROKER_URL, var_dir=var_dir / f"worker-{label}", queues="gpu",
+                       database_url=os.environ["DATABASE_URL"], DJANGO_MEDIA_ROOT=str(settings.MEDIA_ROOT),
+                       STRIDE_SANDBOX_SPARES_MAX=str(spares)):
+        _wait([upload(clients[0])], timeout=180)  # the worker's first child, and one timed grading
+        owner: dict[int, Client] = {}
+        start = time.monotonic()
+        step = seconds / submissions
+        next_poll = start
+        polls_done = 0
+        while True:
+            now = time.monotonic()
+            if len(owner) < submissions and now >= start + len(owner) * step:
+                client = clients[len(owner) % students]
+                owner[upload(client)] = client
+                continue
+            if now >= next_poll:
+                next_poll = now + POLL_SECONDS
+                pending = [pk for pk, st in Submission.objects.filter(pk__in=list(owner)).values_list("pk", "status")
+                           if st in ("queued", "running")]
+                # The students' polls are served by this process, on the worker's 2 cores: a few
+                # per tick, round robin, so that the web side does not starve the worker.
+                turn = polls_done % max(len(pending), 1)
+                chosen = (pending[turn:] + pending[:turn])[:POLLS_PER_TICK]
+                polls_done += len(chosen)
+                for pk in chosen:
+                    data = owner[pk].get(f"/api/v1/submissions/{pk}").json()
+                    if data["status"] in ("queued", "running"):
+                        polls.append((pk, time.time(), data["position"], data.get("estimated_wait_seconds")))
+                if len(owner) == submissions and not pending:
+                    break
+                if now - start > seconds + 600:
+                    raise TimeoutError("the rush was not graded in 10 minutes")
+            time.sleep(0.01)
+    rows = {r.pk: r for r in Submission.objects.filter(pk__in=list(owner))}
+    bad = [r for r in rows.values() if r.status != "done"]
+    if bad:
+        raise RuntimeError(f"{len(bad)} submissions not done: {[(r.pk, r.status, r.feedback) for r in bad][:3]}")
+    first = min(r.queued_at for r in rows.values())
+    last = max(r.finished_at for r in rows.values())
+    ordered = sorted(rows.values(), key=lambda r: r.started_at)
+    # Back to back: a job that was queued before the previous one finished (it waited for the
+    # worker, which went from one job to the next).
+    back_to_back = [b for a, b in zip(ordered, ordered[1:], strict=False) if b.queued_at < a.finished_at]
+    errors, worse_position = [], 0
+    last_position: dict[int, int] = {}
+    for pk, at, position, estimate in polls:
+        remaining = rows[pk].finished_at.timestamp() - at
+        if estimate is not None and remaining > 0.5:
+            errors.append(abs(estimate - remaining) / remaining)
+        if position is not None:
+            worse_position += position > last_position.get(pk, position)
+            last_position[pk] = position
+    med = statistics.median
+    return {
+        "sandbox": [r.metrics["sandbox_seconds"] for r in rows.values()],
+        "sandbox back to back": [r.metrics["sandbox_seconds"] for r in back_to_back],
+        "back to back": len(back_to_back),
+        "last graded after the first upload (s)": (last - first).total_seconds(),
+        "latency": [(r.finished_at - r.queued_at).total_seconds() for r in rows.values()],
+        "polls": len(polls),
+        "estimates read": len(errors),
+        "estimate error, median (share of the real wait)": med(errors) if errors else float("nan"),
+        "estimates within 50 % of the real wait": (sum(e <= 0.5 for e in errors) / len(errors)) if errors else float("nan"),
+        "positions that went up": worse_position,
+    }
+
+
+def main_rush(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="stride-bench-rush-") as folder:
+        var_dir = Path(folder)
+        _setup(var_dir)
+        from bench.grading_sandbox import time_warm_in_process
+        from exercises.models import Exercise
+        from exercises.submissions.datasets import hidden_test_set
+
+        model_path = _train_shapes_cnn(var_dir)
+        x, _y, _public = hidden_test_set(exercise=Exercise.objects.get(slug="model-shapes-classifier"))
+        inputs = x.astype("float32")
+        kw = {"submissions": args.rush_submissions, "students": args.rush_students, "seconds": args.rush_seconds}
+        before = rush(model_path, var_dir, label="one-spare", spares=1, **kw)
+        warm = time_warm_in_process(model_path, inputs, 20, num_classes=6)
+        after = rush(model_path, var_dir, label="spares", spares=3, **kw)
+    med = statistics.median
+    warm_s = med(warm)
+    results = {"broker": os.environ["CELERY_BROKER_URL"].split(":")[0],
+               "warm in-process job (ms)": warm_s * 1000,
+               "rush": f"{args.rush_submissions} submissions from {args.rush_students} students in {args.rush_seconds:.0f} s"}
+    for name, r in (("one spare (before)", before), ("spares from the queue", after)):
+        b2b = r["sandbox back to back"] or [float("nan")]
+        results.update({
+            f"{name}: sandbox job, median (ms)": med(r["sandbox"]) * 1000,
+            f"{name}: sandbox job / warm, all jobs": med(r["sandbox"]) / warm_s,
+            f"{name}: jobs back to back": r["back to back"],
+            f"{name}: sandbox job / warm, back to back (goal ≤ 1.5)": med(b2b) / warm_s,
+            f"{name}: last graded after the first upload (s)": r["last graded after the first upload (s)"],
+            f"{name}: last graded / (N × warm job) (goal ≤ 1.3)":
+                r["last graded after the first upload (s)"] / (args.rush_submissions * warm_s),
+            f"{name}: latency queued→graded, median (s)": med(r["latency"]),
+            f"{name}: latency queued→graded, max (s)": max(r["latency"]),
+            f"{name}: wait estimates read by students": r["estimates read"],
+            f"{name}: wait estimate error, median (share of the real wait)":
+                r["estimate error, median (share of the real wait)"],
+            f"{name}: wait estimates within 50 % of the real wait": r["estimates within 50 % of the real wait"],
+            f"{name}: positions that went up while waiting": r["positions that went up"],
+        })
+    for name, value in results.items():
+        print(f"{name:72s} {value if isinstance(value, str) else f'{value:10.3f}'}")
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=20)
     parser.add_argument("--fresh", type=int, default=5, help="fresh-process jobs (each pays the Keras import)")
+    parser.add_argument("--rush", action="store_true", help="a deadline rush through the API instead (issue #17)")
+    parser.add_argument("--rush-submissions", type=int, default=60)
+    parser.add_argument("--rush-students", type=int, default=30)
+    parser.add_argument("--rush-seconds", type=float, default=30.0)
     args = parser.parse_args(argv)
+    if args.rush:
+        return main_rush(args)
     with tempfile.TemporaryDirectory(prefix="stride-bench-grading-") as folder:
         var_dir = Path(folder)
         _setup(var_dir)

@@ -1,10 +1,20 @@
-"""Throughput of the instant-answer endpoint against a bare Django JSON view, in one run.
+"""Throughput of the instant-answer endpoint against two baselines, side by side in one run.
 
-Both go through the full Django stack in-process (django.test.Client: middleware, auth,
-sessions), on the database the environment names, so the ratio shows what grading an
-answer and recording the attempt cost on top of Django itself.
+Everything goes through the full Django stack in-process (django.test.Client: middleware, auth,
+sessions), on the database the environment names:
 
-    .venv/bin/python -m bench.instant_answer [--seconds 5]
+- the **bare** JSON view (``GET /healthz``, no database);
+- the **minimal** write view (``bench.minimal``, mounted by ``bench.settings`` only): a Bearer
+  token checked with one indexed query, then the student's row locked and an attempt inserted
+  in the real table, in one transaction: the least a correct answer must do;
+- the **answer** (``POST /api/v1/exercises/{id}/attempts`` with a Bearer token) for one exercise
+  of each instant type: access, variant, grading, policy, the attempt, the feedback.
+
+For each type the three run one after the other (``--rounds`` times, alternated), and the
+ratios answer/minimal and answer/bare are the medians of the rounds' ratios. The query counts
+of each endpoint (steady state) are printed too: they do not depend on the machine's load.
+
+    .venv/bin/python -m bench.instant_answer [--seconds 2 --rounds 3]
 """
 from __future__ import annotations
 
@@ -22,7 +32,7 @@ def setup_django() -> None:
     for entry in (str(ROOT), str(ROOT / "platform")):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"  # the product's URLs and bench.minimal
     os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
     if "DATABASE_URL" not in os.environ:
         os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
@@ -46,15 +56,30 @@ def rate(fn, seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
+def queries_of(fn) -> int:
+    """SQL statements of one call, BEGIN/COMMIT/SAVEPOINT left out."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    return sum(1 for q in ctx.captured_queries
+               if q["sql"].split()[0].upper() not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
+
+
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    import statistics
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="per endpoint and round")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     setup_django()
     from django.test import Client
 
     from accounts.roles import Role
-    from accounts.services import user_create
+    from accounts.services import api_token_create, user_create
+    from bench.minimal import MINIMAL_URL
     from courses.models import Course
     from courses.services import enrollment_add
     from exercises.models import Exercise
@@ -62,11 +87,14 @@ def main(argv: list[str] | None = None) -> dict:
     course = Course.objects.get(slug="cnn-diffusion")
     user, _ = user_create(username=f"bench-{os.getpid()}", role=Role.STUDENT, password="bench-password")
     enrollment_add(course=course, user=user, role=Role.STUDENT)
-    client = Client()
-    client.force_login(user)
-    results = {}
-    baseline = rate(lambda: client.get("/healthz"), args.seconds)
-    results["bare JSON view (req/s)"] = baseline
+    _token, raw = api_token_create(user=user, name="bench")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    def bare():
+        assert client.get("/healthz").status_code == 200
+
+    results: dict = {}
+    queries = {"GET /healthz": queries_of(bare)}
     for slug, answer in [
         ("output-size-224-chain", {"shape": [13, 13, 64]}),
         ("param-count-12mpx-dense", {"value": 3_600_000_100}),
@@ -77,15 +105,40 @@ def main(argv: list[str] | None = None) -> dict:
         exercise.max_attempts = None  # unlimited, so the benchmark never hits the policy
         exercise.save()
         url = f"/api/v1/exercises/{exercise.pk}/attempts"
+        minimal_url = "/" + MINIMAL_URL.format(exercise_id=exercise.pk)
         body = {"answer": answer}
 
         def post():
             response = client.post(url, body, content_type="application/json")
             assert response.status_code == 200, response.content
 
-        results[f"{exercise.type} attempt (ratio to bare view)"] = rate(post, args.seconds) / baseline
+        def minimal():
+            response = client.post(minimal_url, body, content_type="application/json")
+            assert response.status_code == 200, response.content
+
+        def read():
+            assert client.get(f"/api/v1/exercises/{exercise.pk}").status_code == 200
+
+        for name, fn in (("minimal write view", minimal), (f"{exercise.type} answer", post),
+                         (f"{exercise.type} exercise read", read)):
+            fn()
+            queries[name] = queries_of(fn)
+        rounds = []
+        for _ in range(args.rounds):
+            rounds.append({"bare": rate(bare, args.seconds), "minimal": rate(minimal, args.seconds),
+                           "answer": rate(post, args.seconds)})
+        results[f"{exercise.type}: answer / minimal (ratio, goal ≥ 0.5)"] = statistics.median(r["answer"] / r["minimal"] for r in rounds)
+        results[f"{exercise.type}: answer / bare (ratio, goal ≥ 0.15)"] = statistics.median(r["answer"] / r["bare"] for r in rounds)
+        results[f"{exercise.type}: minimal / bare (ratio)"] = statistics.median(r["minimal"] / r["bare"] for r in rounds)
+        results[f"{exercise.type}: answer (req/s)"] = statistics.median(r["answer"] for r in rounds)
+        results[f"{exercise.type}: minimal (req/s)"] = statistics.median(r["minimal"] for r in rounds)
+        results[f"{exercise.type}: bare (req/s)"] = statistics.median(r["bare"] for r in rounds)
     for name, value in results.items():
         print(f"{name:45s} {value:10.3f}")
+    print("\nSQL queries per request (steady state, BEGIN/COMMIT left out):")
+    for name, n in queries.items():
+        print(f"  {name:43s} {n:3d}")
+        results[f"queries: {name}"] = n
     return results
 
 

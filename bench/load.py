@@ -62,8 +62,9 @@ RESULTS = ROOT / "var" / "bench"
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
-DATABASE = "stride_load"
-REDIS_URL = "redis://127.0.0.1:6379/7"
+# Both can be moved where parallel runs on one machine need it (another database, Redis number).
+DATABASE = os.environ.get("STRIDE_LOAD_DATABASE", "stride_load")
+REDIS_URL = os.environ.get("STRIDE_LOAD_REDIS_URL", "redis://127.0.0.1:6379/7")
 COURSE = "cnn-diffusion"
 PASSWORD = "load-test-password-7"
 # One exercise of each instant type, as in bench.instant_answer: their attempt limit is lifted
@@ -239,6 +240,8 @@ def _query_counts(plan: dict) -> dict:
     probes = {
         "GET /healthz": lambda: client.get("/healthz"),
         "GET /api/v1/exercises/[id]": lambda: client.get(f"/api/v1/exercises/{exercise}"),
+        "POST /bench/minimal-answer/[id] (baseline)": lambda: client.post(
+            f"/bench/minimal-answer/{exercise}", answer, content_type="application/json"),
         "POST /api/v1/exercises/[id]/attempts": lambda: client.post(
             f"/api/v1/exercises/{exercise}/attempts", answer, content_type="application/json"),
         "GET /api/v1/courses/[slug]/exercises": lambda: client.get(f"/api/v1/courses/{plan['course']}/exercises"),
@@ -303,7 +306,8 @@ def _broker() -> str:
 
 
 def _env(database_url: str, broker_url: str, var_dir: Path, **extra: str) -> dict:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url,
+    # bench.settings: the test settings with bench.minimal mounted (the fair baseline of the answer).
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DATABASE_URL": database_url,
            "CELERY_BROKER_URL": broker_url, "STRIDE_VAR_DIR": str(var_dir), "DJANGO_LOG_LEVEL": "WARNING",
            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1", **extra}
     if not broker_url.startswith("filesystem://"):
@@ -426,7 +430,7 @@ def _ratios(rounds: list[dict]) -> dict:
     out = {}
     for target, rounds_of in by.items():
         fig = {}
-        for kind in ("bare", "read", "answer"):
+        for kind in ("bare", "minimal", "read", "answer"):
             values = [rd[kind] for rd in rounds_of.values() if kind in rd]
             fig[f"{kind} (req/s)"] = statistics.median(v["rps"] for v in values)
             fig[f"{kind} p50 (ms)"] = statistics.median(v["p50_ms"] for v in values)
@@ -435,6 +439,10 @@ def _ratios(rounds: list[dict]) -> dict:
             fig[f"{kind} locust share of the machine's busy CPU"] = statistics.median(
                 v["client_cpu_share"] for v in values)
             fig[f"{kind} machine busy"] = statistics.median(v["machine_busy"] for v in values)
+            if kind == "answer":
+                fig["answer / minimal throughput (ratio)"] = statistics.median(
+                    rd["answer"]["rps"] / rd["minimal"]["rps"] for rd in rounds_of.values()
+                    if "answer" in rd and "minimal" in rd)
             if kind != "bare":
                 fig[f"{kind} / bare throughput (ratio)"] = statistics.median(
                     rd[kind]["rps"] / rd["bare"]["rps"] for rd in rounds_of.values() if kind in rd and "bare" in rd)
@@ -725,11 +733,15 @@ def report(result: dict) -> None:
     for target, fig in result["side_by_side"].items():
         print(f"  {target}")
         print(f"    {'endpoint':28s} {'req/s':>8s} {'ratio':>7s} {'p50 ms':>8s} {'web CPU ms/req':>15s} {'CPU ratio':>10s}")
-        for kind, label in (("bare", "GET /healthz (bare)"), ("read", "GET exercise"), ("answer", "POST attempt")):
+        for kind, label in (("bare", "GET /healthz (bare)"), ("minimal", "POST minimal write view"),
+                            ("read", "GET exercise"), ("answer", "POST attempt")):
             ratio = 1.0 if kind == "bare" else fig[f"{kind} / bare throughput (ratio)"]
             cpu_ratio = 1.0 if kind == "bare" else fig[f"{kind} / bare web CPU per request (ratio)"]
             print(f"    {label:28s} {fig[f'{kind} (req/s)']:8.1f} {ratio:7.3f} {fig[f'{kind} p50 (ms)']:8.1f} "
                   f"{fig[f'{kind} web CPU per request (ms)']:15.2f} {cpu_ratio:10.2f}")
+        print(f"    answer / minimal write view: {fig['answer / minimal throughput (ratio)']:.3f} (goal >= 0.5); "
+              f"answer / bare: {fig['answer / bare throughput (ratio)']:.3f} (goal >= 0.15); web CPU per answer "
+              f"{fig['answer web CPU per request (ms)']:.2f} ms (goal <= 4)")
     mixed = result["mixed"]
     print(f"\nmixed traffic: {result['settings']['users']} students + 1 teacher, {mixed['seconds']:.0f} s measured "
           f"after the spawn: {mixed['requests']} requests, {mixed['throughput_rps']:.1f} req/s, "

@@ -102,6 +102,18 @@ class _Student:
             return data
 
 
+    def answer_minimal(self, exercise_id: str):
+        """POST the same answer to the baseline view; its attempts are real ones, counted alike."""
+        body = {"answer": self.account["answers"][exercise_id]["right"]}
+        with self.user.client.post(f"/bench/minimal-answer/{exercise_id}", json=body, headers=self.auth,
+                                   name=THROUGHPUT_NAMES["minimal"], catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"{response.status_code}: {response.text[:200]}")
+                return
+            ATTEMPTS_OK[(self.account["id"], int(exercise_id))] += 1
+            ATTEMPT_IDS.append(response.json()["attempt_id"])
+
+
 class StudentUser(FastHttpUser):
     """A student: opens exercises, answers some right and some wrong, checks the course page,
     and polls their model submission while a worker grades it."""
@@ -180,12 +192,15 @@ class TeacherUser(FastHttpUser):
                         name="GET /api/v1/courses/[slug]/gradebook")
 
 
-THROUGHPUT_NAMES = {"bare": "GET /healthz", "read": "GET /api/v1/exercises/[id]", "answer": ATTEMPT_NAME}
+THROUGHPUT_NAMES = {"bare": "GET /healthz", "minimal": "POST /bench/minimal-answer/[id]",
+                    "read": "GET /api/v1/exercises/[id]", "answer": ATTEMPT_NAME}
+THROUGHPUT_KINDS = ("bare", "minimal", "read", "answer")
 
 
 def throughput_user(kind: str):
     """A closed-loop user (no think time) for one endpoint, for the side-by-side rounds of
-    ``bench.load``: ``bare`` (GET /healthz, the bare JSON view), ``read`` (GET an exercise with
+    ``bench.load``: ``bare`` (GET /healthz, the bare JSON view), ``minimal`` (``bench.minimal``: the
+    least an answer must do, one token query then a locked insert of the attempt), ``read`` (GET an exercise with
     a token) or ``answer`` (POST an attempt to one of the exercises left without an attempt
     limit). Built on demand so that the command line never runs it."""
     numbers = itertools.count()
@@ -205,6 +220,8 @@ def throughput_user(kind: str):
         def hit(self):
             if kind == "bare":
                 self.client.get("/healthz", name=THROUGHPUT_NAMES["bare"])
+            elif kind == "minimal":
+                self.student.answer_minimal(str(next(self.turn)))
             elif kind == "read":
                 self.client.get(f"/api/v1/exercises/{next(self.turn)}", headers=self.student.auth,
                                 name=THROUGHPUT_NAMES["read"])
@@ -321,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--spawn-rate", type=float, default=20)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--rounds", type=int, default=2, help="throughput: rounds of bare, read, answer")
+    parser.add_argument("--rounds", type=int, default=2, help="throughput: rounds of bare, minimal, read, answer")
     parser.add_argument("--concurrency", type=int, default=8, help="throughput: closed-loop users")
     parser.add_argument("--server-sids", type=int, nargs="*", default=[])
     parser.add_argument("--out", required=True)
@@ -340,7 +357,7 @@ def main(argv: list[str] | None = None) -> None:
         targets = json.loads(args.targets)
         for number in range(args.rounds):
             for target, (url, sid) in targets.items():
-                for kind in ("bare", "read", "answer"):
+                for kind in THROUGHPUT_KINDS:
                     SAMPLES.clear()
                     out = _run([throughput_user(kind)], args.concurrency, args.concurrency * 4, args.seconds,
                                url, warmup=1.0, server_sids=[sid])

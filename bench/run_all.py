@@ -27,16 +27,19 @@ MARK = "@@stride-bench-figures@@ "
 
 # name, title, module, arguments of a full run, arguments of a quick run
 BENCHMARKS = [
-    ("instant_answer", "instant answers vs a bare Django JSON view (in process)", "bench.instant_answer",
-     [], ["--seconds", "1"]),
+    ("instant_answer", "instant answers vs the minimal write view and a bare JSON view (in process)",
+     "bench.instant_answer", [], ["--seconds", "1", "--rounds", "1"]),
     ("grading_sandbox", "the jail vs a warm / a fresh process, root and non-root worker", "bench.grading_sandbox",
      [], ["--jobs", "4", "--fresh", "2", "--images", "500"]),
     ("grading", "model grading: end to end vs warm process vs fresh process", "bench.grading",
      [], ["--submissions", "6", "--fresh", "2"]),
+    ("grading_rush", "a deadline rush: 60 submissions from 30 students in 30 s through the API, one worker",
+     "bench.grading", ["--rush"], ["--rush", "--rush-submissions", "16", "--rush-students", "8",
+                                   "--rush-seconds", "8"]),
     ("gradebook", "the gradebook as the class grows", "bench.gradebook",
      [], ["--sizes", "75", "150", "300", "--repeat", "1"]),
-    ("diffusion", "diffusion sampling: one request, and 16 batched vs serial", "bench.diffusion",
-     [], ["--repeat", "1"]),
+    ("diffusion", "diffusion sampling: floors at batch 2 and 32, one request, 16 batched vs serial, XLA",
+     "bench.diffusion", ["--xla"], ["--repeat", "1"]),
     ("load", "load: 100 students and a teacher on gunicorn + a worker (locust)", "bench.load",
      [], ["--quick"]),
     ("gpu", "GPU vs CPU on JAX: diffusion images/s by batch size, grading (says so where no GPU is present)",

@@ -6,6 +6,7 @@ registered as aliases, so messages queued by an older release are still run afte
 """
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import socket
@@ -25,6 +26,7 @@ from exercises.jobs import (
 # queue on the task itself); the gpu tasks ack late, so a killed worker's task is redelivered.
 GPU = {"acks_late": True, "reject_on_worker_lost": True}
 DEFAULT: dict = {}
+log = logging.getLogger(__name__)
 
 
 @shared_task(name=PING_TASK, **DEFAULT)
@@ -53,6 +55,7 @@ def grade_submission(submission_id: int) -> dict:
     from workers.devices import sandbox_device
     from workers.sandbox import SandboxUnavailable, run_model_in_sandbox
 
+    _sandbox_spares_for_queue()
     try:
         outcome = submission_grade(submission_id=submission_id, run_model=run_model_in_sandbox, device=sandbox_device())
     except SoftTimeLimitExceeded:
@@ -62,6 +65,20 @@ def grade_submission(submission_id: int) -> dict:
         submission_fail_grader_unavailable(submission_id=submission_id, reason=str(exc))
         return {"submission_id": submission_id, "status": "failed", "reason": f"sandbox unavailable: {exc}"}
     return {"submission_id": submission_id, "status": str(outcome.status), "reason": outcome.reason}
+
+
+def _sandbox_spares_for_queue() -> None:
+    """As many warm sandbox children as submissions wait (this one included), up to
+    STRIDE_SANDBOX_SPARES_MAX: back to back, each job then finds one ready (issue #17)."""
+    from django.conf import settings
+
+    from exercises.submissions.selectors import submission_queue_length
+    from workers.sandbox import sandbox_keep_warm
+
+    try:
+        sandbox_keep_warm(min(max(1, settings.STRIDE_SANDBOX_SPARES_MAX), max(1, submission_queue_length())))
+    except Exception:  # a spare is a speed-up: grading goes on without it
+        log.exception("sandbox: could not size the spares from the queue")
 
 
 @shared_task(name=SWEEP_SUBMISSIONS_TASK, **DEFAULT)

@@ -14,7 +14,7 @@ from exercises.types import get_type
 from grader.result import AnswerError
 
 from .policy import AttemptRefused, due_at_for, policy_state
-from .selectors import exercise_get_for_user, exercise_row_for_user, exercise_rows_for_user
+from .selectors import exercise_get_for_user, exercise_row_after_attempt, exercise_rows_for_user
 from .services import attempt_submit
 from .variants import variant_generate
 from .visibility import EVERYTHING, attempt_feedback, release_sentence
@@ -81,10 +81,11 @@ def course_exercises(request, slug: str):
 
 @router.get("/exercises/{exercise_id}", response={200: ExerciseOut, 404: ErrorOut}, summary="An exercise with your own variant")
 def exercise_get(request, exercise_id: int):
-    exercise, _role = exercise_get_for_user(user=request.user, exercise_id=exercise_id)
+    # One query with the token's: the exercise, the role, the due date and the attempts used.
+    exercise, _role = exercise_get_for_user(user=request.user, exercise_id=exercise_id, attempts_used=True)
     exercise_type = get_type(exercise.type)
     variant = variant_generate(exercise=exercise, user_id=request.user.pk)
-    used = exercise.attempts.filter(user=request.user).count()
+    used = exercise.viewer_attempts
     state = policy_state(exercise=exercise, attempts_used=used, now=timezone.now(),
                          due_at=due_at_for(exercise=exercise, user=request.user))
     return {
@@ -117,7 +118,7 @@ def attempt_create(request, exercise_id: int, payload: AttemptIn,
         raise HttpError(400, localize(exc.message)) from exc
     except AttemptRefused as exc:
         raise HttpError(exc.status, exc.message) from exc
-    row = exercise_row_for_user(exercise=exercise, user=request.user)
+    row = exercise_row_after_attempt(exercise=exercise, user=request.user, role=role, attempt=attempt)
     vis = EVERYTHING if role == "teacher" else row.vis
     if not vis.score:
         return {"attempt_id": attempt.pk, "score": None, "correct": None, "attempts_left": row.state.attempts_left,

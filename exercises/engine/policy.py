@@ -31,7 +31,11 @@ def due_at_for(*, exercise: Exercise, user) -> datetime | None:
     """The due date that applies to this student: their extension, else the exercise's.
 
     An extension on an exercise without a due date is a personal due date that a teacher set
-    explicitly (``gradebook.services.extension_grant(personal=True)``): it applies too."""
+    explicitly (``gradebook.services.extension_grant(personal=True)``): it applies too.
+
+    ``exercise_get_for_user`` already read it, with the exercise, for this request: no query then."""
+    if getattr(exercise, "preloaded_for", None) == getattr(user, "pk", None):
+        return exercise.viewer_extension or exercise.due_at
     extension = Extension.objects.filter(exercise=exercise, user=user).values_list("due_at", flat=True).first()
     return extension or exercise.due_at
 

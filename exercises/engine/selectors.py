@@ -5,10 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.apps import apps
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.roles import Role, user_role
 from courses.models import Course, Enrollment
 from courses.selectors import course_role
 from exercises.models import Attempt, Exercise, Extension
@@ -168,15 +170,66 @@ def course_totals(*, rows: list[ExerciseRow]) -> CourseTotals:
     )
 
 
-def exercise_get_for_user(*, user, exercise_id: int) -> tuple[Exercise, str]:
-    """An exercise the user may open, and their role in its course; 404 otherwise."""
-    exercise = Exercise.objects.select_related("course").filter(pk=exercise_id, deleted_at__isnull=True).first()
+def exercise_get_for_user(*, user, exercise_id: int, attempts_used: bool = False) -> tuple[Exercise, str]:
+    """An exercise the user may open, and their role in its course; 404 otherwise.
+
+    One query (issue #17: every API call on an exercise starts here): the exercise and its
+    course, with, as subqueries, the user's enrolment role, their own due date (an extension)
+    and the teacher's override of their grade; with ``attempts_used`` also the number of their
+    attempts. These ride on the exercise object, which lives for this request only, so nothing
+    can go stale: ``due_at_for`` and ``exercise_row_after_attempt`` read them instead of asking
+    again. (The user's role groups come with the Bearer token's own query, see
+    ``accounts.services.api_token_authenticate``.)"""
+    if not getattr(user, "is_authenticated", False):
+        raise Http404
+    annotations = {
+        "viewer_role": Subquery(Enrollment.objects.filter(course_id=OuterRef("course_id"), user_id=user.pk)
+                                .order_by("pk").values("role")[:1]),
+        "viewer_extension": Subquery(Extension.objects.filter(exercise_id=OuterRef("pk"), user_id=user.pk)
+                                     .order_by("pk").values("due_at")[:1]),
+        "viewer_override": Subquery(_override_model().objects.filter(exercise_id=OuterRef("pk"), student_id=user.pk)
+                                    .values("score")[:1]),
+    }
+    if attempts_used:
+        annotations["viewer_attempts"] = Coalesce(Subquery(
+            Attempt.objects.filter(exercise_id=OuterRef("pk"), user_id=user.pk).order_by()
+            .values("exercise_id").annotate(n=Count("pk")).values("n")[:1]), 0)
+    exercise = (Exercise.objects.select_related("course").filter(pk=exercise_id, deleted_at__isnull=True)
+                .annotate(**annotations).first())
     if exercise is None:
         raise Http404
-    role = course_role(user=user, course=exercise.course)  # the course is already loaded
+    if user_role(user) == Role.ADMIN:
+        role = Enrollment.Role.TEACHER  # an admin is a teacher of every course (as course_role says)
+    elif exercise.viewer_role is None:
+        raise Http404
+    else:
+        role = exercise.viewer_role
     if not exercise.published and role != Enrollment.Role.TEACHER:
         raise Http404
+    exercise.preloaded_for = user.pk  # whose due date and override these are
     return exercise, role
+
+
+def exercise_row_after_attempt(*, exercise: Exercise, user, role: str, attempt: Attempt,
+                               now: datetime | None = None) -> ExerciseRow:
+    """The student's standing on an exercise just after ``attempt_submit`` recorded ``attempt``,
+    without reading their attempts again: the service counted them under its lock
+    (``attempt.tally``), and the exercise came from ``exercise_get_for_user`` with the override.
+    The same figures as ``exercise_row_for_user`` (which it falls back on when the tally or the
+    preloaded override is missing: a replayed idempotent answer, an override)."""
+    tally = getattr(attempt, "tally", None)
+    if tally is None or getattr(exercise, "preloaded_for", None) != user.pk or exercise.viewer_override is not None:
+        return exercise_row_for_user(exercise=exercise, user=user, now=now)
+    now = now or timezone.now()
+    due = exercise.viewer_extension or exercise.due_at
+    used = tally.used + 1
+    state = policy_state(exercise=exercise, attempts_used=used, now=now, due_at=due)
+    best = max(tally.best if tally.best is not None else attempt.score, attempt.score)
+    solved = tally.right or attempt.correct or best >= 0.999
+    vis = visibility_for(viewer=user, exercise=exercise, role=role, now=now,
+                         progress=Progress(solved=solved, attempts_left=state.attempts_left, due_at=due))
+    return ExerciseRow(exercise=exercise, best_score=best if vis.score else None, state=state,
+                       solved=solved and vis.score, vis=vis, due_at=due)
 
 
 def attempt_list(*, exercise: Exercise, user) -> QuerySet[Attempt]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -67,13 +67,17 @@ def _attempt_record(*, exercise, user, answer, now, due, result, malformed, idem
         first = _attempt_with_key(exercise=exercise, user=user, idempotency_key=idempotency_key)
         if first is not None:
             return first
-        used = Attempt.objects.filter(exercise=exercise, user=user).count()
+        # One query under the lock: the count that numbers the attempt, and the standing the
+        # answer's feedback needs (the best score, a right attempt), so nothing is read again.
+        tally = AttemptTally(**Attempt.objects.filter(exercise=exercise, user=user).aggregate(
+            used=Count("pk"), best=Max("score"), right=Count("pk", filter=Q(correct=True))))
+        used = tally.used
         state = policy_state(exercise=exercise, attempts_used=used, now=now, due_at=due)
         _refuse_if_closed(state)
         if malformed is not None:
             raise malformed  # nothing recorded, no attempt spent
         number = used + 1
-        return Attempt.objects.create(
+        attempt = Attempt.objects.create(
             exercise=exercise,
             user=user,
             number=number,
@@ -87,6 +91,17 @@ def _attempt_record(*, exercise, user, answer, now, due, result, malformed, idem
             created_at=now,
             idempotency_key=idempotency_key,
         )
+        attempt.tally = tally  # the student's attempts before this one (exercise_row_after_attempt)
+        return attempt
+
+
+@dataclass(frozen=True)
+class AttemptTally:
+    """A student's attempts at an exercise, counted under the per-student lock."""
+
+    used: int
+    best: float | None
+    right: int
 
 
 def _attempt_with_key(*, exercise: Exercise, user, idempotency_key: str) -> Attempt | None:

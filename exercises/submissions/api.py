@@ -17,7 +17,7 @@ from exercises.engine.visibility import metrics_for, visibility_for
 from exercises.types import UPLOAD, grading_of
 
 from .datasets import training_set_path
-from .selectors import leaderboard, submission_get_for_user, submission_position
+from .selectors import leaderboard, submission_get_for_user, submission_position, submission_wait_estimate
 from .services import SubmissionRefused, submission_create
 
 router = Router(tags=["submissions"])
@@ -39,6 +39,9 @@ class SubmissionOut(Schema):
     # whole hidden set's, after the due date), fetched with the same session or Bearer token.
     pictures: dict[str, str]
     position: int | None
+    estimated_wait_seconds: float | None = Field(
+        None, description="Until it is graded: the queue ahead and itself times the mean time of the last "
+        "gradings (null once graded, or before any grading was timed)")
     progress: int
     queued_at: datetime
     started_at: datetime | None
@@ -109,7 +112,8 @@ def _submission_payload(submission, *, viewer) -> dict:
         "metrics": metrics_for(submission.metrics, vis),
         "feedback": feedback,
         "pictures": _pictures(submission, vis),
-        "position": submission_position(submission=submission),
+        "position": (position := submission_position(submission=submission)),
+        "estimated_wait_seconds": submission_wait_estimate(submission=submission, position=position),
         "progress": submission.progress,
         "queued_at": submission.queued_at,
         "started_at": submission.started_at,

@@ -13,6 +13,35 @@ def submission_position(*, submission: Submission) -> int | None:
     return queue_position(submission)
 
 
+def submission_queue_length() -> int:
+    """Submissions waiting for a worker (the sandbox keeps spares warm for them)."""
+    return Submission.objects.filter(status=Status.QUEUED).count()
+
+
+RECENT_GRADINGS = 20  # how many finished gradings the wait estimate averages
+
+
+def submission_wait_estimate(*, submission: Submission, position: int | None) -> float | None:
+    """Seconds until this submission is graded, as a student reads it while it waits: the
+    submissions ahead of it and itself (``position``) times the mean service time (claimed to
+    saved) of the last gradings; for a running one, that mean less the time it has run. None
+    once it is graded, or before any grading has been timed. One worker per queue is assumed:
+    with more, it is an upper bound."""
+    if submission.status not in (Status.QUEUED, Status.RUNNING):
+        return None
+    recent = list(Submission.objects.filter(status=Status.DONE, started_at__isnull=False, finished_at__isnull=False)
+                  .order_by("-finished_at").values_list("started_at", "finished_at")[:RECENT_GRADINGS])
+    if not recent:
+        return None
+    mean = sum((end - start).total_seconds() for start, end in recent) / len(recent)
+    if submission.status == Status.RUNNING:
+        from django.utils import timezone
+
+        ran = (timezone.now() - submission.started_at).total_seconds() if submission.started_at else 0.0
+        return round(max(0.0, mean - ran), 1)
+    return round((position or 1) * mean, 1)
+
+
 def submission_get_for_user(*, user, submission_id: int) -> Submission:
     """The user's own submission, or any submission of a course they teach; else 404."""
     submission = Submission.objects.select_related("exercise__course", "user").filter(pk=submission_id).first()

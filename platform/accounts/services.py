@@ -5,6 +5,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from .models import ApiToken, token_digest
@@ -42,13 +43,20 @@ def api_token_authenticate(*, raw: str):
     """The user a raw token belongs to, or None. Also records its last use."""
     if not raw or not raw.startswith(ApiToken.PREFIX):
         return None
+    # The user's role groups come in the same query (every API call asks ``user_role``): one
+    # indexed query authenticates and says who the caller is, for this request only.
+    in_group = User.groups.through.objects.filter(user_id=OuterRef("user_id"))
     token = (
         ApiToken.objects.select_related("user")
         .filter(digest=token_digest(raw), revoked_at__isnull=True, user__is_active=True)
+        .annotate(in_admin=Exists(in_group.filter(group__name=Role.ADMIN.value)),
+                  in_teacher=Exists(in_group.filter(group__name=Role.TEACHER.value)))
         .first()
     )
     if token is None:
         return None
+    token.user._stride_role = (Role.ADMIN if token.in_admin else Role.TEACHER if token.in_teacher
+                               else Role.STUDENT)
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

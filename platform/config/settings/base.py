@@ -10,6 +10,7 @@ SQLite under ``var/`` and a kombu ``filesystem://`` broker under ``var/broker``.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -303,6 +304,12 @@ STRIDE_JOB_STALE_SECONDS = env.int("STRIDE_JOB_STALE_SECONDS", default=CELERY_TA
 STRIDE_JOB_RESEND_SECONDS = env.int("STRIDE_JOB_RESEND_SECONDS", default=600)
 # The most diffusion generations (of the same step count) that a worker runs as one batch.
 STRIDE_DIFFUSION_BATCH = env.int("STRIDE_DIFFUSION_BATCH", default=16)
+# Warm sandbox children a model worker keeps while submissions are queued (a deadline rush):
+# as many as the queue, up to this; each holds about 0.2 GB once warm. 1 = one spare, as before.
+# The extra ones warm up on cores the running job does not use: on 2 cores they slowed a rush
+# down (docs/performance.md, "A deadline rush"), so the default keeps one spare there.
+STRIDE_SANDBOX_SPARES_MAX = env.int("STRIDE_SANDBOX_SPARES_MAX",
+                                    default=1 if (os.cpu_count() or 1) <= 2 else min(3, (os.cpu_count() or 1) // 2))
 # Worker device-seconds (GPU or CPU) per student, course and 24 hours, for gradings and
 # generations together, when a course sets none of its own; 0 is no limit (exercises.jobs).
 STRIDE_DEVICE_SECONDS_PER_DAY = env.int("STRIDE_DEVICE_SECONDS_PER_DAY", default=0)
