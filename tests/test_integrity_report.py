@@ -10,6 +10,7 @@ from django.core.management import call_command
 from exercises.models import Exercise, IntegrityReport, Submission
 from exercises.submissions.datasets import hidden_test_set
 from exercises.submissions.integrity import exercise_integrity_refresh, fingerprint_store_predictions
+from grader.integrity import fingerprint_keras_file
 from tests.factories import logged_in, student, teacher
 
 pytestmark = [pytest.mark.django_db, pytest.mark.keras]
@@ -43,7 +44,12 @@ def test_a_renamed_copy_is_flagged_and_shown_side_by_side(tmp_path):
                          metrics={"accuracy": 0.5})
         sub.file.save(f"s{k}.keras", ContentFile(data), save=False)
         sub.save()
-        fingerprint_store_predictions(submission_id=sub.pk, probabilities=model.predict(x.astype("float32"), verbose=0))
+        # What the sandbox child reads inside the jail and returns (SandboxResult.fingerprint).
+        found = fingerprint_keras_file(tmp_path / f"{10 + k}.keras")
+        weights = {"architecture": found.architecture, "weights_digest": found.weights_digest,
+                   "sketch": found.sketch.tolist()}
+        fingerprint_store_predictions(submission_id=sub.pk, probabilities=model.predict(x.astype("float32"), verbose=0),
+                                      weights=weights)
         models[k] = (sub, model)
 
     result = exercise_integrity_refresh(exercise_id=exercise.pk)

@@ -74,6 +74,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -147,6 +148,9 @@ class SandboxResult:
     # Where the job computed: ``cpu`` or ``gpu:N`` (the child's report, accepted only when the
     # jail was started in GPU mode; see workers/sandbox_gpu.py).
     device: str = "cpu"
+    # The weights' fingerprint the child read inside the jail ({"architecture", "weights_digest",
+    # "sketch"}), for the integrity report; None when the file's weights could not be read.
+    fingerprint: dict | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -922,9 +926,34 @@ def _validated_result(raw: bytes) -> dict | None:
     device = data.get("device", "cpu")
     if not isinstance(device, str) or not _DEVICE_NAME.fullmatch(device):
         return None
+    fingerprint = _validated_fingerprint(data.get("fingerprint"))
+    if fingerprint is False:
+        return None
     return {"status": data["status"], "error_code": code, "error_params": params,
             "layers": layers, "param_count": param_count, "isolation": isolation,
-            "debug": debug if isinstance(debug, dict) else None, "device": device}
+            "debug": debug if isinstance(debug, dict) else None, "device": device,
+            "fingerprint": fingerprint}
+
+
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def _validated_fingerprint(value) -> dict | None | bool:
+    """The child's fingerprint of the weights: None (none sent), the fingerprint, or False for
+    anything a well-behaved child does not write (the whole result is then refused)."""
+    from grader.integrity import SKETCH_DIM
+
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"architecture", "weights_digest", "sketch"}:
+        return False
+    architecture, digest, sketch = value["architecture"], value["weights_digest"], value["sketch"]
+    if not all(isinstance(text, str) and _HEX_DIGEST.fullmatch(text) for text in (architecture, digest)):
+        return False
+    if (not isinstance(sketch, list) or len(sketch) != SKETCH_DIM
+            or not all(isinstance(v, float | int) and not isinstance(v, bool) and math.isfinite(v) for v in sketch)):
+        return False
+    return {"architecture": architecture, "weights_digest": digest, "sketch": [float(v) for v in sketch]}
 
 
 _DEVICE_NAME = re.compile(r"cpu|gpu:\d{1,2}")
@@ -1108,7 +1137,8 @@ def _outcome(spare: _Spare, data: dict | None, *, timed_out: bool, n: int, k: in
                                     error_code=None, layers=data["layers"],
                                     param_count=data["param_count"], seconds=0.0,
                                     isolation=data["isolation"],
-                                    debug=data["debug"] if hooks else None))
+                                    debug=data["debug"] if hooks else None,
+                                    fingerprint=data["fingerprint"]))
     exitcode = spare.process.exitcode
     if exitcode is not None and 128 < exitcode < 128 + signal.NSIG:
         # The jail's init mirrors a job killed by signal N as 128 + N when it cannot die of that

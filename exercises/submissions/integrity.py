@@ -4,12 +4,9 @@ same prompt, seed and steps. Computed by a default-queue task after each grading
 (``workers.tasks.integrity_refresh``); the teacher's page only reads the stored report."""
 from __future__ import annotations
 
-import zipfile
-
 import numpy as np
 from django.db import transaction
 
-from exercises.engine.files import STORAGE_ERRORS, storage_local_copy
 from exercises.models import Exercise, Generation, IntegrityFingerprint, IntegrityReport, Submission
 from exercises.types import GENERATION, UPLOAD, grading_of
 
@@ -17,31 +14,27 @@ from exercises.types import GENERATION, UPLOAD, grading_of
 CONTEXT_PAIRS = 10
 
 
-def fingerprint_store_predictions(*, submission_id: int, probabilities) -> None:
-    """Keep a graded model's answers (class indices) on the hidden set; its weights are read by
-    the report's task. A regrade replaces both."""
+def fingerprint_store_predictions(*, submission_id: int, probabilities, weights: dict | None = None) -> None:
+    """Keep a graded model's answers (class indices) on the hidden set and the fingerprint of its
+    weights, which the sandbox child read inside the jail (``SandboxResult.fingerprint``; None
+    when it could not). A regrade replaces both."""
     answers = np.asarray(probabilities).argmax(axis=1).astype("<i2").tobytes()
-    IntegrityFingerprint.objects.update_or_create(
-        submission_id=submission_id,
-        defaults={"predictions": answers, "architecture": "", "weights_digest": "", "sketch": None})
-
-
-def _weights(fingerprint: IntegrityFingerprint, submission: Submission) -> None:
-    from grader.integrity import fingerprint_keras_file
-
-    try:
-        # Through the storage API: the file may live in an S3 store, not on this host.
-        with storage_local_copy(storage=submission.file.storage, name=submission.file.name,
-                                filename="model.keras") as path:
-            found = fingerprint_keras_file(path)
-    except (*STORAGE_ERRORS, KeyError, ValueError, TypeError, zipfile.BadZipFile):
-        # An unreadable file only loses its weights' signals; its answers still count.
-        fingerprint.architecture = "unreadable"
-        fingerprint.weights_digest = f"unreadable-{submission.pk}"
-        fingerprint.sketch = None
+    if weights is None:
+        found = {"architecture": "unreadable", "weights_digest": f"unreadable-{submission_id}", "sketch": None}
     else:
-        fingerprint.architecture, fingerprint.weights_digest = found.architecture, found.weights_digest
-        fingerprint.sketch = found.sketch.astype("<f4").tobytes()
+        found = {"architecture": weights["architecture"], "weights_digest": weights["weights_digest"],
+                 "sketch": np.asarray(weights["sketch"], dtype="<f4").tobytes()}
+    IntegrityFingerprint.objects.update_or_create(submission_id=submission_id,
+                                                  defaults={"predictions": answers, **found})
+
+
+def _weights_unknown(fingerprint: IntegrityFingerprint, submission: Submission) -> None:
+    """A fingerprint stored before the jail read the weights: the worker never parses a
+    student's file itself (HDF5 is hostile input), so its weight signals wait for a regrade;
+    its answers still count."""
+    fingerprint.architecture = "unreadable"
+    fingerprint.weights_digest = f"unreadable-{submission.pk}"
+    fingerprint.sketch = None
     fingerprint.save(update_fields=["architecture", "weights_digest", "sketch"])
 
 
@@ -63,7 +56,7 @@ def _model_pairs(exercise: Exercise) -> tuple[list[dict], int]:
         if len(answers) != len(labels):
             continue  # graded on another hidden set: a regrade is on its way
         if not fingerprint.weights_digest:
-            _weights(fingerprint, submission)
+            _weights_unknown(fingerprint, submission)
         predictions[submission.pk] = answers
         if fingerprint.sketch is not None:
             fingerprints[submission.pk] = ModelFingerprint(

@@ -353,11 +353,12 @@ def submission_grade(*, submission_id: int, run_model: Callable, device: str = "
         },
     )
     if saved:
-        # The integrity report compares every student's answers on the hidden set: keep them
-        # (class indices), and let a default-queue task read the weights and redo the report.
+        # The integrity report compares every student's answers on the hidden set and their
+        # weights' fingerprints (read in the jail): keep them, and let a default-queue task redo it.
         from .integrity import fingerprint_store_predictions
 
-        fingerprint_store_predictions(submission_id=submission.pk, probabilities=result.predictions)
+        fingerprint_store_predictions(submission_id=submission.pk, probabilities=result.predictions,
+                                      weights=getattr(result, "fingerprint", None))
         transaction.on_commit(lambda: send_light_task(INTEGRITY_TASK, exercise.pk))
     return GradeOutcome(status=Status.DONE if saved else "superseded")
 

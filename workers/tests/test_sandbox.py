@@ -113,6 +113,13 @@ def test_predictions_layers_and_isolation(models, images):
                                 "output_shape": [14, 14, 4], "params": 40}
     assert result.layers[-1]["output_shape"] == [CLASSES]
     assert sum(layer["params"] for layer in result.layers) == result.param_count
+    # The weights' fingerprint for the integrity report is read in the jail, never by the worker.
+    from grader.integrity import fingerprint_keras_file
+
+    expected = fingerprint_keras_file(models["paths"]["good"])
+    assert result.fingerprint["architecture"] == expected.architecture
+    assert result.fingerprint["weights_digest"] == expected.weights_digest
+    np.testing.assert_allclose(result.fingerprint["sketch"], expected.sketch, rtol=1e-6)
 
     iso = result.isolation
     assert iso["environment"] == "scrubbed" and iso["seccomp"] == "on"
@@ -392,3 +399,23 @@ def test_untrusted_predictions_are_validated(tmp_path):
     path.unlink()
     os.mkfifo(path)  # would block a plain open()
     assert sandbox._read_predictions(path, 3, 2)[1]["reason"] == "missing"
+
+
+@pytest.mark.parametrize("fingerprint, accepted", [
+    (None, True),
+    ({"architecture": "a" * 64, "weights_digest": "b" * 64, "sketch": [0.5] * 512}, True),
+    ({"architecture": "a" * 64, "weights_digest": "b" * 64, "sketch": [0.5] * 511}, False),
+    ({"architecture": "A" * 64, "weights_digest": "b" * 64, "sketch": [0.5] * 512}, False),
+    ({"architecture": "a" * 64, "weights_digest": "b" * 64, "sketch": [float("nan")] + [0.0] * 511}, False),
+    ({"architecture": "a" * 64, "weights_digest": "b" * 64, "sketch": [True] * 512}, False),
+    ({"architecture": "a" * 64, "weights_digest": "b" * 64, "sketch": [0.0] * 512, "score": 1}, False),
+    ("a" * 64, False),
+])
+def test_the_fingerprint_a_child_sends_is_checked_strictly(fingerprint, accepted):
+    import json
+
+    raw = json.dumps({"status": "ok", "fingerprint": fingerprint}).replace("NaN", "1e999").encode()
+    data = sandbox._validated_result(raw)
+    assert (data is not None) is accepted
+    if accepted:
+        assert data["fingerprint"] == fingerprint
