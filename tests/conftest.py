@@ -2,6 +2,12 @@ import os
 from pathlib import Path
 
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
+
+# Django's live server listens with a backlog of 10: the race tests open 25 connections at the
+# same instant, and on a busy machine the kernel reset the ones the full accept queue could not
+# hold ("Connection reset by peer", never reaching Stride). gunicorn's backlog is 2048.
+ThreadedWSGIServer.request_queue_size = 128
 
 
 def redis_url() -> str | None:
