@@ -67,6 +67,23 @@ def queries_of(fn) -> int:
                if q["sql"].split()[0].upper() not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
 
 
+def student_client(username: str):
+    """A new student of the built-in course, their raw API token and a test client that sends
+    it: (course, user, token, client). Django must be set up."""
+    from django.test import Client
+
+    from accounts.roles import Role
+    from accounts.services import api_token_create, user_create
+    from courses.models import Course
+    from courses.services import enrollment_add
+
+    course = Course.objects.get(slug="cnn-diffusion")
+    user, _ = user_create(username=username, role=Role.STUDENT, password="bench-password")
+    enrollment_add(course=course, user=user, role=Role.STUDENT)
+    _token, raw = api_token_create(user=user, name="bench")
+    return course, user, raw, Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     import statistics
 
@@ -75,20 +92,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     setup_django()
-    from django.test import Client
-
-    from accounts.roles import Role
-    from accounts.services import api_token_create, user_create
     from bench.minimal import MINIMAL_URL
-    from courses.models import Course
-    from courses.services import enrollment_add
     from exercises.models import Exercise
 
-    course = Course.objects.get(slug="cnn-diffusion")
-    user, _ = user_create(username=f"bench-{os.getpid()}", role=Role.STUDENT, password="bench-password")
-    enrollment_add(course=course, user=user, role=Role.STUDENT)
-    _token, raw = api_token_create(user=user, name="bench")
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    course, user, raw, client = student_client(f"bench-{os.getpid()}")
 
     def bare():
         assert client.get("/healthz").status_code == 200

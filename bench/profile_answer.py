@@ -33,22 +33,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--top", type=int, default=0, help="also print the N functions of most own CPU")
     parser.add_argument("--html", default=None, help="also write pyinstrument's HTML report there")
     args = parser.parse_args(argv)
-    from bench.instant_answer import setup_django
+    from bench.instant_answer import setup_django, student_client
 
     setup_django()
-    from django.test import Client
-
-    from accounts.roles import Role
-    from accounts.services import api_token_create, user_create
-    from courses.models import Course
-    from courses.services import enrollment_add
     from exercises.models import Exercise
 
-    course = Course.objects.get(slug="cnn-diffusion")
-    user, _ = user_create(username=f"profile-{time.time_ns()}", role=Role.STUDENT, password="profile-password")
-    enrollment_add(course=course, user=user, role=Role.STUDENT)
-    _token, raw = api_token_create(user=user, name="profile")
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    course, user, raw, client = student_client(f"profile-{time.time_ns()}")
     exercise = Exercise.objects.get(course=course, slug="quiz-parameters-location")
     Exercise.objects.filter(pk=exercise.pk).update(max_attempts=None)
     url = f"/api/v1/exercises/{exercise.pk}/attempts"
