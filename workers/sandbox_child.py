@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import math
 import os
 import resource
 import signal
@@ -845,8 +846,10 @@ def _fingerprint(path: str) -> dict | None:
         found = fingerprint_keras_file(path)
     except Exception:  # noqa: BLE001 — whatever the file does, the grade stands
         return None
-    return {"architecture": found.architecture, "weights_digest": found.weights_digest,
-            "sketch": [float(value) for value in found.sketch]}
+    sketch = [float(value) for value in found.sketch]
+    if not all(math.isfinite(value) for value in sketch):
+        return None  # NaN or infinite weights: JSON cannot carry them, and they compare to nothing
+    return {"architecture": found.architecture, "weights_digest": found.weights_digest, "sketch": sketch}
 
 
 def _collect_debug(action: str | None) -> dict | None:
