@@ -244,17 +244,24 @@ def rush(model_path: Path, var_dir: Path, *, label: str, spares: int, submission
     }
 
 
+def _shapes_case(var_dir: Path):
+    """Set up Django in ``var_dir``, train the shapes CNN there; (its path, the hidden set's
+    inputs), what every grading benchmark measures."""
+    _setup(var_dir)
+    from exercises.models import Exercise
+    from exercises.submissions.datasets import hidden_test_set
+
+    model_path = _train_shapes_cnn(var_dir)
+    x, _y, _public = hidden_test_set(exercise=Exercise.objects.get(slug="model-shapes-classifier"))
+    return model_path, x.astype("float32")
+
+
 def main_rush(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="stride-bench-rush-") as folder:
         var_dir = Path(folder)
-        _setup(var_dir)
+        model_path, inputs = _shapes_case(var_dir)
         from bench.grading_sandbox import time_warm_in_process
-        from exercises.models import Exercise
-        from exercises.submissions.datasets import hidden_test_set
 
-        model_path = _train_shapes_cnn(var_dir)
-        x, _y, _public = hidden_test_set(exercise=Exercise.objects.get(slug="model-shapes-classifier"))
-        inputs = x.astype("float32")
         kw = {"submissions": args.rush_submissions, "students": args.rush_students, "seconds": args.rush_seconds}
         before = rush(model_path, var_dir, label="one-spare", spares=1, **kw)
         warm = time_warm_in_process(model_path, inputs, 20, num_classes=6)
@@ -300,14 +307,9 @@ def main(argv: list[str] | None = None) -> dict:
         return main_rush(args)
     with tempfile.TemporaryDirectory(prefix="stride-bench-grading-") as folder:
         var_dir = Path(folder)
-        _setup(var_dir)
+        model_path, inputs = _shapes_case(var_dir)
         from bench.grading_sandbox import time_fresh_process, time_warm_in_process
-        from exercises.models import Exercise
-        from exercises.submissions.datasets import hidden_test_set
 
-        model_path = _train_shapes_cnn(var_dir)
-        x, _y, _public = hidden_test_set(exercise=Exercise.objects.get(slug="model-shapes-classifier"))
-        inputs = x.astype("float32")
         e2e = end_to_end(model_path, args.submissions, var_dir)
         warm = time_warm_in_process(model_path, inputs, args.submissions, num_classes=6)
         fresh = time_fresh_process(model_path, inputs, args.fresh, num_classes=6)

@@ -156,18 +156,7 @@ def main(model: str, workdir: str, out: str, *, jail: bool = True) -> None:
                  "attack": (result.debug or {}).get("attack"),
                  "score_fields": sorted(set(vars(result)) & {"score", "accuracy", "grade"})}
         time.sleep(0.5)
-        entry["orphans"] = _processes_named(ORPHAN)
-        entry["written_outside"] = [path for path in outside if os.path.exists(path)]
-        try:
-            entry["udp_received"] = udp.recv(16).decode()
-        except OSError:
-            entry["udp_received"] = None
-        listener.settimeout(0.01)
-        try:
-            listener.accept()
-            entry["unix_accepted"] = True
-        except OSError:
-            entry["unix_accepted"] = False
+        entry.update(_traces(outside, udp, listener))
         after = job()
         entry["after"] = {"ok": after.ok, "error": (after.error or {}).get("en"),
                           "argmax": None if after.predictions is None
@@ -176,6 +165,24 @@ def main(model: str, workdir: str, out: str, *, jail: bool = True) -> None:
         report["attacks"][name] = entry
     sandbox.sandbox_shutdown()
     Path(out).write_text(json.dumps(report, indent=1))
+
+
+def _traces(outside: list[str], udp, listener) -> dict:
+    """What an attack left behind, jailed or not: its surviving processes, the files it wrote
+    outside, and whether its datagram or its Unix connection reached the worker's sockets."""
+    traces = {"orphans": _processes_named(ORPHAN),
+              "written_outside": [path for path in outside if os.path.exists(path)]}
+    try:
+        traces["udp_received"] = udp.recv(16).decode()
+    except OSError:
+        traces["udp_received"] = None
+    listener.settimeout(0.01)
+    try:
+        listener.accept()[0].close()
+        traces["unix_accepted"] = True
+    except OSError:
+        traces["unix_accepted"] = False
+    return traces
 
 
 def _control(work: Path, targets: dict, tcp, udp, listener, out: str) -> None:
@@ -196,19 +203,7 @@ def _control(work: Path, targets: dict, tcp, udp, listener, out: str) -> None:
             entry = {"attack": _run_unjailed(name, COMMON + ATTACKS[name], targets, work,
                                              tcp.fileno())}
             time.sleep(0.3)
-            entry["orphans"] = _processes_named(ORPHAN)
-            entry["written_outside"] = [path for path in targets["outside"]
-                                        if os.path.exists(path)]
-            try:
-                entry["udp_received"] = udp.recv(16).decode()
-            except OSError:
-                entry["udp_received"] = None
-            listener.settimeout(0.01)
-            try:
-                listener.accept()[0].close()
-                entry["unix_accepted"] = True
-            except OSError:
-                entry["unix_accepted"] = False
+            entry.update(_traces(targets["outside"], udp, listener))
             for pid in entry["orphans"]:
                 os.kill(pid, signal.SIGKILL)
             for path in entry["written_outside"]:
