@@ -11,6 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.roles import Role, user_role
+from config.prepared import prepared
 from courses.models import Course, Enrollment
 from courses.selectors import course_role
 from exercises.models import Attempt, Exercise, Extension
@@ -170,6 +171,28 @@ def course_totals(*, rows: list[ExerciseRow]) -> CourseTotals:
     )
 
 
+def _exercise_for_user_query(*, exercise_id: int, user_id: int, attempts: bool) -> QuerySet[Exercise]:
+    annotations = {
+        "viewer_role": Subquery(Enrollment.objects.filter(course_id=OuterRef("course_id"), user_id=user_id)
+                                .order_by("pk").values("role")[:1]),
+        "viewer_extension": Subquery(Extension.objects.filter(exercise_id=OuterRef("pk"), user_id=user_id)
+                                     .order_by("pk").values("due_at")[:1]),
+        "viewer_override": Subquery(_override_model().objects.filter(exercise_id=OuterRef("pk"), student_id=user_id)
+                                    .values("score")[:1]),
+    }
+    if attempts:
+        annotations["viewer_attempts"] = Coalesce(Subquery(
+            Attempt.objects.filter(exercise_id=OuterRef("pk"), user_id=user_id).order_by()
+            .values("exercise_id").annotate(n=Count("pk")).values("n")[:1]), 0)
+    return (Exercise.objects.select_related("course").filter(pk=exercise_id, deleted_at__isnull=True)
+            .annotate(**annotations).order_by()[:1])
+
+
+# Compiled once per connection (config.prepared): every API call on an exercise runs one of them.
+_exercise_for_user = prepared(lambda **ids: _exercise_for_user_query(**ids, attempts=False))
+_exercise_for_user_with_attempts = prepared(lambda **ids: _exercise_for_user_query(**ids, attempts=True))
+
+
 def exercise_get_for_user(*, user, exercise_id: int, attempts_used: bool = False) -> tuple[Exercise, str]:
     """An exercise the user may open, and their role in its course; 404 otherwise.
 
@@ -182,20 +205,8 @@ def exercise_get_for_user(*, user, exercise_id: int, attempts_used: bool = False
     ``accounts.services.api_token_authenticate``.)"""
     if not getattr(user, "is_authenticated", False):
         raise Http404
-    annotations = {
-        "viewer_role": Subquery(Enrollment.objects.filter(course_id=OuterRef("course_id"), user_id=user.pk)
-                                .order_by("pk").values("role")[:1]),
-        "viewer_extension": Subquery(Extension.objects.filter(exercise_id=OuterRef("pk"), user_id=user.pk)
-                                     .order_by("pk").values("due_at")[:1]),
-        "viewer_override": Subquery(_override_model().objects.filter(exercise_id=OuterRef("pk"), student_id=user.pk)
-                                    .values("score")[:1]),
-    }
-    if attempts_used:
-        annotations["viewer_attempts"] = Coalesce(Subquery(
-            Attempt.objects.filter(exercise_id=OuterRef("pk"), user_id=user.pk).order_by()
-            .values("exercise_id").annotate(n=Count("pk")).values("n")[:1]), 0)
-    exercise = (Exercise.objects.select_related("course").filter(pk=exercise_id, deleted_at__isnull=True)
-                .annotate(**annotations).first())
+    query = _exercise_for_user_with_attempts if attempts_used else _exercise_for_user
+    exercise = query.first(exercise_id=int(exercise_id), user_id=user.pk)
     if exercise is None:
         raise Http404
     if user_role(user) == Role.ADMIN:

@@ -11,6 +11,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.prepared import prepared
 from courses.models import Enrollment
 from exercises.models import Attempt, Exercise
 from exercises.types import get_type
@@ -63,14 +64,13 @@ def _attempt_record(*, exercise, user, answer, now, due, result, malformed, idem
     with _refused_on_contention(), transaction.atomic():
         # Serialise a student's attempts at one exercise (PostgreSQL row lock); the unique
         # number is the backstop where the lock is a no-op (SQLite).
-        Enrollment.objects.select_for_update().filter(course_id=exercise.course_id, user=user).first()
+        _enrolment_lock.all(course_id=exercise.course_id, user_id=user.pk)
         first = _attempt_with_key(exercise=exercise, user=user, idempotency_key=idempotency_key)
         if first is not None:
             return first
         # One query under the lock: the count that numbers the attempt, and the standing the
         # answer's feedback needs (the best score, a right attempt), so nothing is read again.
-        tally = AttemptTally(**Attempt.objects.filter(exercise=exercise, user=user).aggregate(
-            used=Count("pk"), best=Max("score"), right=Count("pk", filter=Q(correct=True))))
+        tally = AttemptTally(*(_attempt_tally.first(exercise_id=exercise.pk, user_id=user.pk) or (0, None, 0)))
         used = tally.used
         state = policy_state(exercise=exercise, attempts_used=used, now=now, due_at=due)
         _refuse_if_closed(state)
@@ -93,6 +93,15 @@ def _attempt_record(*, exercise, user, answer, now, due, result, malformed, idem
         )
         attempt.tally = tally  # the student's attempts before this one (exercise_row_after_attempt)
         return attempt
+
+
+# The two queries of every answer, compiled once per connection (config.prepared).
+_enrolment_lock = prepared(lambda *, course_id, user_id: Enrollment.objects.select_for_update()
+                           .filter(course_id=course_id, user_id=user_id).order_by().values_list("pk"))
+_attempt_tally = prepared(lambda *, exercise_id, user_id: Attempt.objects.filter(exercise_id=exercise_id, user_id=user_id)
+                          .order_by().values("user_id").annotate(used=Count("pk"), best=Max("score"),
+                                                                  right=Count("pk", filter=Q(correct=True)))
+                          .values_list("used", "best", "right"))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from config.prepared import prepared
+
 from .models import ApiToken, token_digest
 from .roles import Role, roles_ensure_groups
 
@@ -39,20 +41,26 @@ def api_token_revoke(*, user, token_id: int) -> bool:
     return bool(ApiToken.objects.filter(user=user, pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now()))
 
 
+@prepared
+def _token_with_roles(*, digest: str):
+    # The user's role groups come in the same query (every API call asks ``user_role``): one
+    # indexed query authenticates and says who the caller is, for this request only. Compiled
+    # once per connection (``config.prepared``): every API call runs it.
+    in_group = User.groups.through.objects.filter(user_id=OuterRef("user_id"))
+    return (
+        ApiToken.objects.select_related("user")
+        .filter(digest=digest, revoked_at__isnull=True, user__is_active=True)
+        .annotate(in_admin=Exists(in_group.filter(group__name=Role.ADMIN.value)),
+                  in_teacher=Exists(in_group.filter(group__name=Role.TEACHER.value)))
+        .order_by()[:1]
+    )
+
+
 def api_token_authenticate(*, raw: str):
     """The user a raw token belongs to, or None. Also records its last use."""
     if not raw or not raw.startswith(ApiToken.PREFIX):
         return None
-    # The user's role groups come in the same query (every API call asks ``user_role``): one
-    # indexed query authenticates and says who the caller is, for this request only.
-    in_group = User.groups.through.objects.filter(user_id=OuterRef("user_id"))
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=token_digest(raw), revoked_at__isnull=True, user__is_active=True)
-        .annotate(in_admin=Exists(in_group.filter(group__name=Role.ADMIN.value)),
-                  in_teacher=Exists(in_group.filter(group__name=Role.TEACHER.value)))
-        .first()
-    )
+    token = _token_with_roles.first(digest=token_digest(raw))
     if token is None:
         return None
     token.user._stride_role = (Role.ADMIN if token.in_admin else Role.TEACHER if token.in_teacher

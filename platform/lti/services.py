@@ -21,6 +21,7 @@ from django.utils import timezone
 from lti_tool.models import Key, LtiContext, LtiDeployment, LtiLineItem, LtiMembership, LtiRegistration, LtiUser
 
 from accounts.roles import Role, roles_ensure_groups, user_role
+from config.prepared import prepared
 from courses.models import Course, Enrollment
 from exercises.engine.visibility import visibility_for
 from exercises.jobs import send_light_task
@@ -249,15 +250,21 @@ def _targets_for(link: CourseContext, exercise: Exercise) -> list[tuple[str, Exe
     return targets
 
 
+_course_linked = prepared(lambda *, exercise_id: CourseContext.objects.filter(course__exercises__pk=exercise_id)
+                          .order_by().values_list("pk")[:1])
+
+
 def scores_request(*, exercise_id: int, user_ids: list[int] | None = None) -> list[int]:
     """Record that the LMS must get these students' new score on this exercise, and send a task
     per score. Nothing when the exercise's course is not linked to any LMS context."""
+    # Every attempt asks (signals.attempt_saved): one query, compiled once, for the usual answer,
+    # a course that no LMS links.
+    if not _course_linked.first(exercise_id=int(exercise_id)):
+        return []
     exercise = Exercise.objects.filter(pk=exercise_id).select_related("course").first()
     if exercise is None:
         return []
     links = list(CourseContext.objects.filter(course_id=exercise.course_id).select_related("context"))
-    if not links:
-        return []
     ids = []
     for link in links:
         memberships = LtiMembership.objects.filter(context=link.context, user__auth_user__isnull=False, is_learner=True,
