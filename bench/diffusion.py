@@ -31,6 +31,10 @@ time is compared.
 
     .venv/bin/python -m bench.diffusion [--repeat 3] [--xla] [--peer-python /path/to/python]
 
+``STRIDE_BENCH_PEER_PYTHON`` gives the peer's interpreter to ``bench.run_all`` (what
+docs/performance.md's run used: ``python3 -m venv /work/peer-venv &&
+/work/peer-venv/bin/pip install torch==2.13.0 diffusers numpy``).
+
 Each time is the best of ``--repeat`` rounds; each ratio is the median of the rounds' ratios.
 """
 from __future__ import annotations
@@ -193,7 +197,8 @@ def peer(repeat: int) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="rounds (the best time, the median ratio)")
-    parser.add_argument("--peer-python", help="an interpreter with torch and diffusers")
+    parser.add_argument("--peer-python", default=os.environ.get("STRIDE_BENCH_PEER_PYTHON") or None,
+                        help="an interpreter with torch and diffusers (default: $STRIDE_BENCH_PEER_PYTHON)")
     parser.add_argument("--xla", action="store_true", help="also with the denoiser compiled by XLA (jit_compile)")
     parser.add_argument("--peer-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -374,6 +374,12 @@ def _jail_argv(scratch_root: Path, plan: sandbox_gpu.DevicePlan | None = None) -
         if setpriv is None:
             raise SandboxUnavailable("setpriv (util-linux) is not installed")
         uid = _sandbox_uid()
+        interpreter = os.path.realpath(sys.executable)
+        closed = _closed_folder(interpreter)
+        if closed is not None:
+            raise SandboxUnavailable(
+                f"the sandbox's user (uid {uid}) cannot reach the Python interpreter {interpreter}: {closed} "
+                f"is closed to other users (bin/bootstrap opens it as root: chmod o+x {closed})")
         argv += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--inh-caps=-all", "--"]
     argv += [bwrap, "--unshare-user", "--unshare-net", "--unshare-ipc", "--unshare-uts",
@@ -399,6 +405,14 @@ def _jail_argv(scratch_root: Path, plan: sandbox_gpu.DevicePlan | None = None) -
     root = os.path.realpath(scratch_root)
     argv += ["--bind", root, root, "--chdir", root]
     return argv
+
+
+def _closed_folder(path: str) -> str | None:
+    """The first folder above ``path`` that another uid cannot enter, or None."""
+    for parent in reversed(Path(path).parents):
+        if not os.stat(parent).st_mode & stat.S_IXOTH:
+            return str(parent)
+    return None
 
 
 def _world_readable(path: str) -> bool:
@@ -485,7 +499,12 @@ class _Pool:
                 process = ctx.Process(target=child.child_main,
                                       args=(str(scratch), jobs_r, done_w, setup),
                                       name="stride-sandbox", daemon=True)
-                process.start()
+                try:
+                    process.start()
+                except EOFError as exc:  # the forkserver died: its jail did not start
+                    raise SandboxUnavailable(
+                        "the sandbox's forkserver exited as it started (the jail could not run Python; "
+                        "the worker's log has bubblewrap's message)") from exc
         except BaseException:
             jobs_w.close()
             done_r.close()

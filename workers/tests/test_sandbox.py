@@ -6,6 +6,7 @@ the sandbox module itself never does, which a subprocess checks.
 import json
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -218,6 +219,23 @@ def test_hooks_need_the_environment_variable(monkeypatch, models, images):
     monkeypatch.delenv(sandbox.TEST_HOOKS_ENV, raising=False)
     with pytest.raises(ValueError):
         run(models["paths"]["good"], images, _debug_child_action="crash")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root worker drops to the sandbox uid")
+def test_an_interpreter_out_of_the_sandbox_users_reach_is_named_with_its_fix(monkeypatch):
+    # pyenv installs under /root (mode 700): the sandbox uid could not start Python, and the
+    # forkserver died without a word. The worker now says which folder and how to open it.
+    closed = Path(tempfile.mkdtemp(prefix="stride-closed-"))  # mode 700, under /tmp (1777)
+    try:
+        (closed / "bin").mkdir()
+        (closed / "bin" / "python").write_text("")
+        monkeypatch.setattr(sys, "executable", str(closed / "bin" / "python"))
+        with pytest.raises(sandbox.SandboxUnavailable, match=f"{closed} is closed to other users.*chmod o\\+x {closed}"):
+            sandbox._jail_argv(closed)
+        closed.chmod(0o711)  # opened as bin/bootstrap does: the jail is built
+        assert "--ro-bind" in sandbox._jail_argv(closed)
+    finally:
+        shutil.rmtree(closed)
 
 
 def test_wrong_arguments_raise(models, images):
