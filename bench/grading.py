@@ -2,7 +2,7 @@
 
 Measured side by side in one run, and printed as ratios:
 
-1. **end to end**: 20 small-CNN submissions queued at once through the broker (Redis when it
+1. **end to end**: 20 (``--submissions``) small-CNN submissions queued at once through the broker (Redis when it
    answers on 127.0.0.1:6379, else the filesystem broker), one real Celery worker, the
    intake checks, the sandbox and the scoring: latency per submission (queued → finished,
    and started → finished) and throughput;
@@ -216,6 +216,7 @@ def rush(model_path: Path, var_dir: Path, *, label: str, spares: int, submission
         raise RuntimeError(f"{len(bad)} submissions not done: {[(r.pk, r.status, r.feedback) for r in bad][:3]}")
     first = min(r.queued_at for r in rows.values())
     last = max(r.finished_at for r in rows.values())
+    last_queued = max(r.queued_at for r in rows.values())
     ordered = sorted(rows.values(), key=lambda r: r.started_at)
     # Back to back: a job that was queued before the previous one finished (it waited for the
     # worker, which went from one job to the next).
@@ -235,6 +236,7 @@ def rush(model_path: Path, var_dir: Path, *, label: str, spares: int, submission
         "sandbox back to back": [r.metrics["sandbox_seconds"] for r in back_to_back],
         "back to back": len(back_to_back),
         "last graded after the first upload (s)": (last - first).total_seconds(),
+        "last upload after the first (s)": (last_queued - first).total_seconds(),
         "latency": [(r.finished_at - r.queued_at).total_seconds() for r in rows.values()],
         "polls": len(polls),
         "estimates read": len(errors),
@@ -281,6 +283,12 @@ def main_rush(args) -> dict:
             f"{name}: last graded after the first upload (s)": r["last graded after the first upload (s)"],
             f"{name}: last graded / (N × warm job) (goal ≤ 1.3)":
                 r["last graded after the first upload (s)"] / (args.rush_submissions * warm_s),
+            # A worker of warm jobs back to back could not finish before N warm jobs, nor before
+            # the last upload plus one job: when the uploads take longer than the work (a quiet
+            # machine), the goal above measures the upload schedule, this one the worker.
+            f"{name}: last graded / max(N × warm job, last upload + warm job) (goal ≤ 1.3)":
+                r["last graded after the first upload (s)"]
+                / max(args.rush_submissions * warm_s, r["last upload after the first (s)"] + warm_s),
             f"{name}: latency queued→graded, median (s)": med(r["latency"]),
             f"{name}: latency queued→graded, max (s)": max(r["latency"]),
             f"{name}: wait estimates read by students": r["estimates read"],
@@ -321,7 +329,7 @@ def main(argv: list[str] | None = None) -> dict:
         "fresh process latency (ms)": med(fresh) * 1000,
         "sandbox job, in the worker (ms)": med(e2e["sandbox"]) * 1000,
         "end-to-end service time, started→finished (ms)": med(e2e["service"]) * 1000,
-        "end-to-end latency, queued→finished, 20 at once (ms)": med(e2e["latency"]) * 1000,
+        f"end-to-end latency, queued→finished, {args.submissions} at once (ms)": med(e2e["latency"]) * 1000,
         "sandbox job / warm in-process (goal ≤ 1.5)": med(e2e["sandbox"]) / med(warm),
         "service time / warm in-process": med(e2e["service"]) / med(warm),
         "isolation overhead per submission (ms)": (med(e2e["sandbox"]) - med(warm)) * 1000,

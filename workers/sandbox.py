@@ -82,6 +82,7 @@ import re
 import shutil
 import signal
 import stat
+import sys
 import tempfile
 import threading
 import time
@@ -306,6 +307,10 @@ def _scrubbed_environ():
         kept["CUDA_VISIBLE_DEVICES"] = "-1"
         kept["JAX_PLATFORMS"] = "cpu"
         kept[child.FORKSERVER_ENV] = "1"
+        # Python 3.11's forkserver ignores the sys.path it is sent (fixed in 3.12): without this
+        # it could not import workers.sandbox_child, silently, and every child imported it (and
+        # the worker's package, Celery included) itself: about 240 ms before each job.
+        kept["PYTHONPATH"] = os.pathsep.join(entry for entry in sys.path if entry and os.path.isdir(entry))
         os.environ.clear()
         os.environ.update(kept)
         try:
@@ -362,7 +367,6 @@ def _jail_argv(scratch_root: Path, plan: sandbox_gpu.DevicePlan | None = None) -
     and the Python runtime read-only, the project read-only but without var/, an empty /tmp,
     and the scratch root read-write (each job then restricts itself to its own folder). As root
     the worker first drops to the sandbox uid (setpriv), so the jail is the same either way."""
-    import sys
     import sysconfig
 
     bwrap = shutil.which("bwrap")
@@ -491,7 +495,7 @@ class _Pool:
         done_r, done_w = ctx.Pipe(duplex=False)
         if os.geteuid() == 0:
             os.chown(scratch, _sandbox_uid(), _sandbox_uid())
-        setup = {"warm_up": self.warm_up_hint,
+        setup = {"warm_up": self.warm_up_hint, "asked_at": time.monotonic(),
                  "test_hooks": os.environ.get(TEST_HOOKS_ENV) == "1",
                  "device": self.device_plan.child_settings()}
         try:
@@ -933,7 +937,7 @@ def _validated_result(raw: bytes) -> dict | None:
     if not _is_int(param_count) or not 0 <= param_count < 2**53:
         return None
     isolation_in = data.get("isolation", {})
-    if not isinstance(isolation_in, dict) or len(isolation_in) > 16:
+    if not isinstance(isolation_in, dict) or len(isolation_in) > 24:
         return None
     isolation = {}
     for key, value in isolation_in.items():

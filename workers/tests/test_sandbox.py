@@ -128,6 +128,11 @@ def test_predictions_layers_and_isolation(models, images):
     assert iso["filesystem"].startswith("landlock abi ") and iso["capabilities"] == "none"
     assert iso["memory"] == str(SandboxLimits().memory_bytes)
     assert iso["warm_up"].startswith("model")  # the warm-up itself did not fail
+    # The child's module (and Keras's lazy ones) came with the fork: a child that imported them
+    # itself paid ~240 ms before each job (Python 3.11's forkserver ignored sys.path).
+    assert iso["forkserver"] == "preloaded"
+    assert [phase.split()[0] for phase in iso["timeline"].split(", ")] == [
+        "started", "isolated", "warm", "waited", "job"]
     if IS_ROOT:
         assert iso["user"].startswith("uid ")
     assert result.device == "cpu" and iso["device"] == "cpu"
