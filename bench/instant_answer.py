@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
             rounds.append({"bare": rate(bare, args.seconds), "minimal": rate(minimal, args.seconds),
                            "answer": rate(post, args.seconds)})
         results[f"{exercise.type}: answer / minimal (ratio, goal ≥ 0.5)"] = statistics.median(r["answer"] / r["minimal"] for r in rounds)
-        results[f"{exercise.type}: answer / bare (ratio, goal ≥ 0.15)"] = statistics.median(r["answer"] / r["bare"] for r in rounds)
+        results[f"{exercise.type}: answer / bare (ratio; its goal is on gunicorn: bench.load)"] = statistics.median(r["answer"] / r["bare"] for r in rounds)
         results[f"{exercise.type}: minimal / bare (ratio)"] = statistics.median(r["minimal"] / r["bare"] for r in rounds)
         results[f"{exercise.type}: answer (req/s)"] = statistics.median(r["answer"] for r in rounds)
         results[f"{exercise.type}: minimal (req/s)"] = statistics.median(r["minimal"] for r in rounds)
