@@ -139,8 +139,10 @@ def time_fresh_process(model_path: Path, inputs: np.ndarray, n: int, *,
 
 
 def build_small_cnn(folder: Path, images: int, seed: int = 0) -> tuple[Path, np.ndarray]:
-    """A small CNN (28x28x1 -> 10 classes), trained one epoch on random data, saved as
-    .keras; and ``images`` test inputs. Runs in a subprocess: this process keeps no Keras."""
+    """A small CNN (28x28x1 -> 10 classes) with the layers of the course's starter notebook
+    (``exercises.submissions.notebooks``: what most students submit), trained one epoch on
+    random data, saved as .keras; and ``images`` test inputs. Runs in a subprocess: this process
+    keeps no Keras."""
     model_path = folder / "small-cnn.keras"
     inputs_path = folder / "inputs.npy"
     code = f"""
@@ -150,9 +152,10 @@ x = rng.uniform(0, 255, ({images}, 28, 28, 1)).astype("float32")
 keras.utils.set_random_seed({seed})
 model = keras.Sequential([
     keras.Input((28, 28, 1)), keras.layers.Rescaling(1 / 255),
-    keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.MaxPooling2D(),
     keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
-    keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
+    keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
+    keras.layers.Dense(10, activation="softmax")])
 model.compile("adam", "sparse_categorical_crossentropy")
 model.fit(x, rng.integers(0, 10, {images}), epochs=1, verbose=0)
 model.save({str(model_path)!r})

@@ -1080,7 +1080,7 @@ def run_model_in_sandbox(
     n, k = len(inputs), num_classes
     batch = child.PREDICT_BATCH
     remainder = [n % batch] if n > batch and n % batch else []
-    _POOL.warm_up_hint = {"input_shape": list(shape), "batches": [min(n, batch), *remainder]}
+    _POOL.warm_up_hint = {"input_shape": list(shape), "classes": k, "batches": [min(n, batch), *remainder]}
     job = {
         "expected_input_shape": list(shape), "num_classes": k, "max_params": max_params,
         "limits": {"cpu_seconds": limits.cpu_seconds, "memory_bytes": limits.memory_bytes,

@@ -475,37 +475,49 @@ def _install_seccomp() -> str:
     return "on"
 
 
+def warm_up_model(shape: tuple[int, ...], classes: int):
+    """The spare's own model: the starter notebook's layers for images big enough for them
+    (``tests/test_sandbox.py`` checks that they stay the notebook's), else a linear model."""
+    import keras
+
+    layers = keras.layers
+    if len(shape) == 3 and min(shape[:2]) >= 12:
+        body = [
+            layers.Rescaling(1 / 255),
+            layers.Conv2D(16, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+        ]
+    else:
+        body = [layers.Flatten()]
+    return keras.Sequential([keras.Input(shape), *body, layers.Dense(classes, activation="softmax")])
+
+
 def _warm_up(scratch: str, hint: dict, job_waiting) -> str:
-    """Run the code paths of a job once on a tiny model of our own (TensorFlow's runtime and
-    thread pools, kernels, the .keras reader), then forget the model. ``hint`` holds the input
-    shape and batch sizes of the previous job, the likeliest for the next one. Stops early
-    when a job is already waiting: the job itself will warm the rest up."""
+    """Run the code paths of a job once on a model of our own (TensorFlow's runtime and thread
+    pools, the kernels of each layer at its shapes, the .keras reader), then forget the model.
+    ``hint`` holds the previous job's input shape, number of classes and batch sizes, the
+    likeliest for the next one. The model is the course's starter architecture (the one the
+    exercise's notebook gives, ``exercises.submissions.notebooks``): most submissions keep its
+    layers and sizes, and TensorFlow's kernels are built for exact shapes, so a job on such a
+    model finds them ready. Nothing of another student's model is used. Stops early when a job
+    is already waiting: the job itself will warm the rest up."""
     import keras
     import numpy as np
 
     shape = tuple(int(dim) for dim in hint.get("input_shape") or (28, 28, 1))
+    classes = min(max(int(hint.get("classes") or 3), 2), 1000)
     batches = [int(b) for b in hint.get("batches") or (PREDICT_BATCH,)][:2]
     if int(np.prod(shape)) > 64 * 64 * 3:
         batches = [min(batch, 8) for batch in batches]
-    layers = keras.layers
-    if len(shape) == 3 and min(shape[:2]) >= 8:
-        body = [
-            layers.Rescaling(1 / 255),
-            layers.Conv2D(4, 3, activation="relu"),
-            layers.BatchNormalization(),
-            layers.MaxPooling2D(),
-            layers.Conv2D(4, 3, padding="same", activation="relu"),
-            layers.AveragePooling2D(2),
-            layers.Dropout(0.1),
-            layers.Flatten(),
-        ]
-    else:
-        body = [layers.Flatten()]
     # TensorFlow's runtime starts with the first op (~65 ms): worth it even for a waiting job.
     # On JAX the job's own path is taken (no random initial values, one compiled forward pass):
     # the backend's client, XLA's compiler and the jit machinery start here, not in the job.
     with _no_random_initial_values():
-        model = keras.Sequential([keras.Input(shape), *body, layers.Dense(3, activation="softmax")])
+        model = warm_up_model(shape, classes)
     steps = ["model"]
     if not job_waiting():
         path = os.path.join(scratch, "warm-up.keras")
