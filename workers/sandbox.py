@@ -7,7 +7,8 @@ nothing it sends back: it reads two files from the child's scratch folder (``res
 validated strictly, and ``predictions.npy`` with ``allow_pickle=False``) and its exit status.
 
 **Fresh and fast.** A child forks from the forkserver, isolates itself, warms TensorFlow up on a
-tiny model of its own (shaped like the previous job's inputs) and waits as the *spare*. A job
+model of its own (the starter notebook's layers, at the previous job's input shape and number of
+classes: never another student's model) and waits as the *spare*. A job
 takes the spare; once it is over a new spare is forked in the background, so the next job finds
 a warm, never-used process. If a job is already waiting, the spare cuts its warm-up short.
 The child closes an otherwise unused pipe when its files are complete, so the parent reads them

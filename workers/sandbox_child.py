@@ -11,8 +11,8 @@ A child lives in two phases:
 1. **Spare** (trusted code only): it enters its scratch folder, sends its output to
    ``child.log``, closes the fds it inherited from the forkserver, scrubs the environment,
    cuts the network, drops root to a uid of its own, asks for SIGKILL if the forkserver dies,
-   forbids new sockets (seccomp), then warms TensorFlow up on a tiny model of its own and
-   waits for a job.
+   forbids new sockets (seccomp), then warms TensorFlow up on a model of its own (the starter
+   notebook's layers) and waits for a job.
 2. **Job**: it reads one JSON message from the parent, lowers its resource limits, loads the
    untrusted ``model.keras`` (``safe_mode=True``), checks it, predicts, writes
    ``predictions.npy`` and ``result.json``, closes its ``done`` pipe and exits. It sends
