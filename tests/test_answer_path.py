@@ -61,6 +61,9 @@ def test_an_exercise_read_takes_two_queries_and_an_answer_six(course, django_ass
     with django_assert_max_num_queries(2):
         read = client.get(f"/api/v1/exercises/{exercise.pk}")
     assert read.status_code == 200 and read.json()["attempts_left"] is None
+    for huge in (2**63, 2**70):  # an id no database holds: 404, never a 500 (SQLite overflows)
+        assert client.get(f"/api/v1/exercises/{huge}").status_code == 404
+        assert _answer(client, type("E", (), {"pk": huge}), ["a"]).status_code == 404
     # The token, the exercise, then in one transaction (BEGIN and COMMIT are counted too on
     # PostgreSQL): the lock, the tally, the insert; after the commit, whether an LMS links the
     # course (lti.signals: every new attempt asks).

@@ -70,6 +70,15 @@ def test_values_rows_and_counted_queries(two_students, django_assert_num_queries
     assert query.all(course_id=course.pk, username="nobody") == []
 
 
+def test_an_id_beyond_64_bits_matches_nothing_on_every_backend(two_students):
+    # An id typed in a URL: SQLite cannot bind it (OverflowError, a 500); the ORM answers
+    # instead, whose integer lookups know that it matches nothing.
+    course, ada, _ = two_students
+    query = PreparedQuery(lambda *, pk: Course.objects.filter(pk=pk).order_by())
+    assert [c.pk for c in query.all(pk=course.pk)] == [course.pk]
+    assert query.all(pk=2**70) == [] and query.all(pk=-(2**64)) == []
+
+
 def test_what_cannot_be_substituted_is_refused_at_the_first_call(two_students):
     course, ada, _ = two_students
     wrapped = PreparedQuery(lambda *, name: Course.objects.filter(slug__icontains=name))

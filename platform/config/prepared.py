@@ -14,9 +14,10 @@ The only library that did this, django-prepared-queries, stopped at Django 2.1.
 Rules (checked at the first call, so a test of the caller catches a breach):
 
 - the builder depends on its parameters only (no ``timezone.now()`` inside: it would be frozen);
-- parameters are ``int`` or ``str`` values that reach the SQL unchanged (``pk=x``, ``digest=x``;
-  not ``name__icontains=x``, which wraps them); ``None`` and booleans change the SQL's shape, so
-  such a choice is two prepared queries;
+- parameters are ``int`` or ``str`` values compared for equality, reaching the SQL unchanged
+  (``pk=x``, ``digest=x``; not ``name__icontains=x``, which wraps them); ``None`` and booleans
+  change the SQL's shape, so such a choice is two prepared queries (an ``int`` beyond 64 bits
+  goes through the ORM, which knows it matches nothing);
 - no ``prefetch_related``.
 """
 from __future__ import annotations
@@ -31,8 +32,12 @@ from django.db.models import QuerySet
 from django.db.models.query import ModelIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
 
-# Stand-ins, one per parameter name: values no real id or digest takes.
-_INT_BASE = 7_340_000_000_000_000_000
+# Stand-ins, one per parameter name, compiled and then replaced: within a 32-bit integer field's
+# range (Django refuses out-of-range values at compile time), and no constant of a query.
+_INT_BASE = 2_147_480_000
+# A value outside 64 bits (an id typed in a URL) cannot be bound as it is (SQLite raises
+# OverflowError): such a call goes through the ORM, whose integer lookups know it matches nothing.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _sequence = itertools.count(1)
 
 
@@ -94,6 +99,8 @@ class PreparedQuery:
                          locks=bool(queryset.query.select_for_update))
 
     def _run(self, params: dict) -> list:
+        if any(isinstance(v, int) and not _INT_MIN <= v <= _INT_MAX for v in params.values()):
+            return list(self.build(**params))
         connection = connections[self.using]
         compiled = self._compiled(connection, params)
         if compiled.locks and connection.get_autocommit():
