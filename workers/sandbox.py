@@ -422,10 +422,7 @@ def _closed_folder(path: str) -> str | None:
 
 def _world_readable(path: str) -> bool:
     """Whether another uid can list ``path`` (every folder above it traversable)."""
-    current = Path(path)
-    if not os.stat(current).st_mode & stat.S_IROTH:
-        return False
-    return all(os.stat(parent).st_mode & stat.S_IXOTH for parent in current.parents)
+    return bool(os.stat(path).st_mode & stat.S_IROTH) and _closed_folder(path) is None
 
 
 @contextlib.contextmanager

@@ -22,7 +22,6 @@ Rules (checked at the first call, so a test of the caller catches a breach):
 """
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,6 @@ _INT_BASE = 2_147_480_000
 # A value outside 64 bits (an id typed in a URL) cannot be bound as it is (SQLite raises
 # OverflowError): such a call goes through the ORM, whose integer lookups know it matches nothing.
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-_sequence = itertools.count(1)
 
 
 @dataclass
@@ -55,12 +53,10 @@ class PreparedQuery:
     def __init__(self, build: Callable[..., QuerySet], using: str = DEFAULT_DB_ALIAS):
         self.build = build
         self.using = using
-        self.key = f"prepared-{next(_sequence)}"
 
     def __repr__(self) -> str:
         return f"PreparedQuery({self.build.__module__}.{self.build.__qualname__})"
 
-    # The three ways to read the result.
     def all(self, **params) -> list:
         """Model instances (or tuples, for a ``values_list`` queryset)."""
         return self._run(params)
@@ -70,10 +66,10 @@ class PreparedQuery:
         return rows[0] if rows else None
 
     def _compiled(self, connection, params: dict) -> _Compiled:
-        cache = connection.__dict__.setdefault("_stride_prepared", {})
-        compiled = cache.get(self.key)
+        cache = connection.__dict__.setdefault("_stride_prepared", {})  # the wrapper is per thread
+        compiled = cache.get(self)
         if compiled is None:
-            compiled = cache[self.key] = self._compile(connection, params)
+            compiled = cache[self] = self._compile(connection, params)
         return compiled
 
     def _compile(self, connection, params: dict) -> _Compiled:
@@ -81,7 +77,7 @@ class PreparedQuery:
         for n, (name, value) in enumerate(sorted(params.items())):
             if isinstance(value, bool) or not isinstance(value, int | str):
                 raise TypeError(f"{self!r}: parameter {name!r} is {type(value).__name__}; only int and str can be prepared")
-            stand_ins[name] = _INT_BASE + n if isinstance(value, int) else f"\x1fprepared {name} {self.key}\x1f"
+            stand_ins[name] = _INT_BASE + n if isinstance(value, int) else f"\x1fprepared {name}\x1f"
         queryset = self.build(**stand_ins)
         if queryset._prefetch_related_lookups:
             raise ValueError(f"{self!r}: prefetch_related cannot be prepared")
